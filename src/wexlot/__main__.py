@@ -1,0 +1,3 @@
+from wexlot.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Test infrastructure: a throwaway PostgreSQL cluster and a live `wexlot serve` subprocess."""
