@@ -98,9 +98,13 @@ def find_bindir() -> Path:
 class PgCluster:
     """A private PostgreSQL server on 127.0.0.1:<random port>, trust auth, superuser `postgres`."""
 
-    def __init__(self, bindir: Path | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, bindir: Path | None = None, start_timeout: float = 30.0, settings: dict[str, str] | None = None
+    ) -> None:
         self.bindir = bindir or find_bindir()
         self.start_timeout = start_timeout
+        # postgresql.conf values over SERVER_SETTINGS, e.g. {"wal_level": "replica"} for a doctor test.
+        self.settings = {**SERVER_SETTINGS, **(settings or {})}
         self.port = 0
         self.root: Path | None = None
         self._run_as = self._os_user()
@@ -254,7 +258,7 @@ class PgCluster:
         )  # fmt: skip
         if result.returncode != 0:
             raise PgClusterError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
-        settings = {**SERVER_SETTINGS, "unix_socket_directories": f"'{self.socket_dir}'"}
+        settings = {**self.settings, "unix_socket_directories": f"'{self.socket_dir}'"}
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# wexlot test cluster\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from wexlot.cli.common import CliError
+from wexlot.cli.demo import demo
+from wexlot.cli.doctor import doctor
 from wexlot.cli.keys import keys
 from wexlot.cli.migrate import migrate_cmd
 from wexlot.cli.serve import serve
@@ -19,6 +21,8 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(migrate_cmd)
 cli.add_command(keys)
+cli.add_command(demo)
+cli.add_command(doctor)
 
 
 def main() -> None:

@@ -117,7 +117,8 @@ class Money(TypeDecorator[Decimal]):
             return None
         if dialect.name == "postgresql":
             return Decimal(value)
-        return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))
+        # Cents; aggregates such as avg() may come back as a float or a long decimal.
+        return (Decimal(str(value)) / 100).quantize(Decimal("0.01"))
 
 
 class TextList(TypeDecorator[list[str]]):

@@ -41,7 +41,7 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def write(self, actor: str | None = None) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction; committed when the block exits normally, rolled back otherwise."""
         if self.is_sqlite:
             async with self._write_lock, self.engine.connect() as conn:
@@ -50,9 +50,15 @@ class Database:
                     yield conn
             return
         async with self.engine.connect() as conn, conn.begin():
-            if actor:
-                await conn.execute(text("SELECT set_config('wexlot.actor', :a, true)"), {"a": actor})
             yield conn
+
+    async def set_actor(self, conn: AsyncConnection, staff_id: str | None) -> None:
+        """Name the staff member this transaction acts for (PostgreSQL's ``updated_by`` trigger reads it).
+
+        SQLite has no session variables; there the server writes ``updated_by`` in its statements.
+        """
+        if staff_id and not self.is_sqlite:
+            await conn.execute(text("SELECT set_config('wexlot.actor', :a, true)"), {"a": staff_id})
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -6,6 +6,7 @@ SQLite connections get WAL, a busy timeout and enforced foreign keys on every co
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,17 @@ def _driver_url(url: str, driver: str) -> Any:
     return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}")
 
 
+def _regexp(pattern: str | None, value: Any) -> bool | None:
+    if pattern is None or value is None:
+        return None
+    return re.search(pattern, str(value)) is not None
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # PostgreSQL semantics: LIKE is case-sensitive (ILIKE is not); ~ needs a REGEXP function.
+    dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA case_sensitive_like = ON")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA busy_timeout = 10000")
     cur.execute("PRAGMA journal_mode = WAL")
