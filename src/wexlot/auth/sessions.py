@@ -128,16 +128,19 @@ def rotate(conn: Connection, row: TokenRow, now: dt.datetime, reuse_interval: fl
     return issue(conn, row.user_id, row.session_id, row.token_hash, now)
 
 
-def exists(conn: Connection, session_id: str | None, user_id: str | None) -> bool:
-    if not session_id or not user_id:
+def exists(conn: Connection, session_id: str | None, user_id: str | None = None) -> bool:
+    """Whether the session exists (and, when ``user_id`` is given, belongs to that user)."""
+    if not session_id:
         return False
     try:
         uuid.UUID(str(session_id))
     except ValueError:
         return False
     s = _tables(conn).sessions
-    found = conn.execute(select(s.c.id).where(s.c.id == session_id, s.c.user_id == user_id)).first()
-    return found is not None
+    query = select(s.c.id).where(s.c.id == str(session_id))
+    if user_id is not None:
+        query = query.where(s.c.user_id == user_id)
+    return conn.execute(query).first() is not None
 
 
 def end(conn: Connection, user_id: str, session_id: str | None, scope: Scope) -> int:

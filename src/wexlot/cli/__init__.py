@@ -10,6 +10,7 @@ from wexlot.cli.doctor import doctor
 from wexlot.cli.keys import keys
 from wexlot.cli.migrate import migrate_cmd
 from wexlot.cli.serve import serve
+from wexlot.cli.user import user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -23,6 +24,7 @@ cli.add_command(migrate_cmd)
 cli.add_command(keys)
 cli.add_command(demo)
 cli.add_command(doctor)
+cli.add_command(user)
 
 
 def main() -> None:

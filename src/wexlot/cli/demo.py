@@ -7,13 +7,19 @@ half-loaded demo or demo rows mixed into real data cannot happen.
 
 from __future__ import annotations
 
-import click
-from sqlalchemy import Connection
+import datetime as dt
 
+import click
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from wexlot.auth import users
+from wexlot.auth.tables import auth_tables
 from wexlot.cli.common import CliError, database_options, load_settings
 from wexlot.cli.migrate import redact, run_migrations
 from wexlot.config import Settings
 from wexlot.crm import demo as demo_data
+from wexlot.crm.tables import CRM_TABLES, staff
 from wexlot.storage.engine import sync_engine
 
 
@@ -46,60 +52,44 @@ def load_demo(settings: Settings) -> dict[str, int] | None:
     engine = sync_engine(settings.db_url)
     try:
         with engine.begin() as conn:
-            if not demo_data.is_empty(conn):
+            if not is_empty(conn):
                 return None
             return demo_data.load(conn, create_login)
     except CliError:
         raise
     except Exception as exc:  # a driver error or a concurrent load (unique e-mail): one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise CliError(f"could not load demo data into {redact(settings.db_url)}: {first}") from None
     finally:
         engine.dispose()
 
 
+def is_empty(conn: Connection) -> bool:
+    """True when no staff, CRM records or logins exist (platforms alone do not count)."""
+    checked = [table for name, table in CRM_TABLES.items() if name != "platforms"]
+    checked.append(auth_tables(conn.dialect.name).users)
+    return all(conn.execute(select(func.count()).select_from(table)).scalar_one() == 0 for table in checked)
+
+
 def create_login(conn: Connection, member: demo_data.StaffMember) -> str:
-    """Create ``member``'s auth user (password :data:`~wexlot.crm.demo.DEMO_PASSWORD`) and staff row."""
-    return _insert_user_and_staff(conn, member)
-
-
-def _insert_user_and_staff(conn: Connection, member: demo_data.StaffMember) -> str:
-    import datetime as dt
-    import uuid
-
-    from argon2 import PasswordHasher
-
-    from wexlot.auth.tables import auth_tables
-    from wexlot.crm.tables import staff
-
-    user_id, staff_id = str(uuid.uuid4()), str(uuid.uuid4())
+    """Create ``member``'s login (password :data:`~wexlot.crm.demo.DEMO_PASSWORD`) and staff row; return its id."""
+    account = users.create_staff_user(conn, member.email, demo_data.DEMO_PASSWORD, member.role, member.full_name)
+    if account.staff is None:  # pragma: no cover - create_staff_user always creates or links one
+        raise RuntimeError(f"no staff row for {member.email}")
+    # Title and phone are demo extras the login API does not take. The server writes its own
+    # bookkeeping on SQLite (version + 1 keeps the table's AFTER trigger quiet).
     conn.execute(
-        auth_tables(conn.dialect.name).users.insert(),
-        {
-            "id": user_id,
-            "email": member.email,
-            "encrypted_password": PasswordHasher().hash(demo_data.DEMO_PASSWORD),
-            "role": "authenticated",
-            "aud": "authenticated",
-            "app_metadata": {"provider": "email", "providers": ["email"]},
-            "user_metadata": {"full_name": member.full_name},
-            "email_confirmed_at": dt.datetime.now(dt.UTC),
-        },
+        update(staff)
+        .where(staff.c.id == account.staff.id)
+        .values(
+            title=member.title,
+            phone=member.phone,
+            version=staff.c.version + 1,
+            updated_at=dt.datetime.now(dt.UTC),
+        )
     )
-    conn.execute(
-        staff.insert(),
-        {
-            "id": staff_id,
-            "user_id": user_id,
-            "full_name": member.full_name,
-            "email": member.email,
-            "role": member.role,
-            "title": member.title,
-            "phone": member.phone,
-            "is_active": True,
-        },
-    )
-    return staff_id
+    return account.staff.id
 
 
 def _report(settings: Settings, counts: dict[str, int]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from wexlot.crm import tables as t
 
@@ -176,19 +176,10 @@ CreateLogin = Callable[[Connection, StaffMember], str]
 """Create the auth user and staff row for one member on ``conn``; return the staff id."""
 
 
-def is_empty(conn: Connection) -> bool:
-    """True when no staff, CRM records or auth users exist (platforms alone do not count)."""
-    from wexlot.auth.tables import auth_tables
-
-    checked = [t.CRM_TABLES[name] for name in t.TABLE_NAMES if name != "platforms"]
-    checked.append(auth_tables(conn.dialect.name).users)
-    return all(conn.execute(select(func.count()).select_from(table)).scalar_one() == 0 for table in checked)
-
-
 def load(conn: Connection, create_login: CreateLogin, now: dt.datetime | None = None) -> dict[str, int]:
     """Create the staff logins, then insert every demo row; return rows inserted per table."""
     staff_ids = {member.key: create_login(conn, member) for member in STAFF}
-    existing = dict(conn.execute(select(t.platforms.c.name, t.platforms.c.id)).tuples().all())
+    existing = dict(conn.execute(select(t.platforms.c.name, t.platforms.c.id)).all())
     rows = build(staff_ids, now or dt.datetime.now(dt.UTC), existing_platforms=existing)
     inserted = {"staff": len(staff_ids)}
     for name, table_rows in rows.tables():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Table, and_, case, literal, not_, null
+from sqlalchemy import Table, and_, case, false, literal, not_, null, true
 
 from wexlot.crm.tables import CLOSED_STAGES
 
@@ -48,7 +48,7 @@ def update_values(table: Table, values: dict[str, Any], actor: str | None, stamp
             out["closed_at"] = None
     if table.name == "activities" and "completed" in values:
         if values["completed"]:
-            keep = and_(table.c.completed.is_(True), table.c.completed_at.is_not(None))
+            keep = and_(table.c.completed.is_(true()), table.c.completed_at.is_not(None))
             out["completed_at"] = case((keep, table.c.completed_at), else_=literal(stamp, table.c.completed_at.type))
         else:
             out["completed_at"] = None
@@ -64,8 +64,8 @@ def merge_values(table: Table, excluded: Any, keys: list[str], actor: str | None
         closed = excluded.stage.in_(CLOSED_STAGES)
         out["closed_at"] = case((not_(closed), null()), (keep, table.c.closed_at), else_=excluded.closed_at)
     if table.name == "activities" and "completed" in keys:
-        keep = and_(table.c.completed.is_(True), table.c.completed_at.is_not(None))
+        keep = and_(table.c.completed.is_(true()), table.c.completed_at.is_not(None))
         out["completed_at"] = case(
-            (excluded.completed.is_(False), null()), (keep, table.c.completed_at), else_=excluded.completed_at
+            (excluded.completed.is_(false()), null()), (keep, table.c.completed_at), else_=excluded.completed_at
         )
     return out
