@@ -194,3 +194,30 @@ def test_serve_demo_loads_once(database_url: str, data_dir: Path) -> None:
     with LiveServer(data_dir, database_url, extra_args=["--demo"], name="second") as server:
         assert "Database is not empty; demo data not loaded." in server.logs()
     assert counts(database_url) == PROMISED
+
+
+def test_two_nodes_starting_with_demo_at_once_load_it_once(
+    database_url: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The loser of the race sees the winner's data and carries on instead of failing `serve`."""
+    import threading
+
+    settings = Settings(data_dir=str(data_dir), database_url=database_url)
+    errors: list[BaseException] = []
+
+    def node() -> None:
+        try:
+            load_demo_if_empty(settings)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=node) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    out = capsys.readouterr().out
+    assert out.count("Demo admin login") == 1
+    assert out.count("demo data not loaded") == 1
+    assert counts(database_url) == PROMISED

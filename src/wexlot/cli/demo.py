@@ -40,7 +40,14 @@ def demo(data_dir: str | None, database_url: str | None) -> None:
 
 def load_demo_if_empty(settings: Settings) -> None:
     """For ``serve --demo`` (already migrated): load the demo into an empty database, else say so in one line."""
-    counts = load_demo(settings)
+    try:
+        counts = load_demo(settings)
+    except CliError:
+        # Another node started with --demo at the same moment and won the race: nothing to do.
+        if _has_data(settings):
+            counts = None
+        else:
+            raise
     if counts is None:
         click.echo("Database is not empty; demo data not loaded.")
         return
@@ -61,6 +68,17 @@ def load_demo(settings: Settings) -> dict[str, int] | None:
         cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise CliError(f"could not load demo data into {redact(settings.db_url)}: {first}") from None
+    finally:
+        engine.dispose()
+
+
+def _has_data(settings: Settings) -> bool:
+    engine = sync_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            return not is_empty(conn)
+    except Exception:
+        return False
     finally:
         engine.dispose()
 

@@ -306,7 +306,7 @@ class _Builder:
                     first_name=first,
                     last_name=last,
                     email=f"{handle}@{stem}",
-                    phone=f"+1 555 01{50 + i % 50:02d}",
+                    phone=f"+1 555 01{50 + i:02d}",
                     title=self.rng.choice(TITLES),
                     company_id=company["id"] if company else None,
                     owner_id=owner_id,

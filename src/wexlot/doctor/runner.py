@@ -105,7 +105,7 @@ def run_checks(settings: Settings, checks: Iterable[Check]) -> list[CheckResult]
 def _run_one(ctx: Context, check: Check) -> CheckResult:
     blocked = [name for name in check.requires if not (r := ctx.results.get(name)) or not r.ok or r.skipped]
     if blocked:
-        return dataclasses.replace(skipped(f"skipped: needs {', '.join(blocked)} to pass"), name=check.name)
+        return dataclasses.replace(skipped(f"not run: needs the {', '.join(blocked)} check to pass"), name=check.name)
     start = time.perf_counter()
     try:
         result = check.run(ctx)
