@@ -63,6 +63,20 @@ class Settings:
     )
     max_body_bytes: int = setting(10 * 1024 * 1024, "WEXLOT_MAX_BODY_BYTES", "Largest accepted request body.")
     max_rows: int = setting(1000, "WEXLOT_MAX_ROWS", "Most rows one REST read returns (PostgREST db-max-rows).")
+    realtime_retention_seconds: int = setting(
+        604800, "WEXLOT_REALTIME_RETENTION", "Seconds of change history kept for catch-up after a reconnect."
+    )
+    realtime_max_connections: int = setting(
+        20000, "WEXLOT_REALTIME_MAX_CONNECTIONS", "Most concurrent realtime WebSocket connections."
+    )
+    realtime_outbox_bytes: int = setting(
+        16 * 1024 * 1024,
+        "WEXLOT_REALTIME_OUTBOX_BYTES",
+        "Bytes queued for one realtime client before it counts as stalled.",
+    )
+    realtime_stall_seconds: int = setting(
+        10, "WEXLOT_REALTIME_STALL_SECONDS", "How long a realtime client may stay stalled before it is disconnected."
+    )
     node_id: str = setting("node1", "WEXLOT_NODE_ID", "Name of this server node (one replication slot per node).")
 
     @classmethod

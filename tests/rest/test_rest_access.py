@@ -18,7 +18,9 @@ def team(rest: Any) -> dict[str, Any]:
         {"title": "A private", "amount": 1, "owner_id": rep_a.staff_id, "visibility": "private"},
         {"title": "A team", "amount": 2, "owner_id": rep_a.staff_id, "visibility": "team"},
     ])  # fmt: skip
-    (secret_company,) = rest.insert("companies", {"name": "Secret", "owner_id": rep_a.staff_id, "visibility": "private"})
+    (secret_company,) = rest.insert(
+        "companies", {"name": "Secret", "owner_id": rep_a.staff_id, "visibility": "private"}
+    )
     (contact,) = rest.insert("contacts", {"first_name": "Pat", "owner_id": rep_a.staff_id})
     rest.insert("activities", [
         {"subject": "on private deal", "deal_id": private_deal["id"], "owner_id": rep_a.staff_id},

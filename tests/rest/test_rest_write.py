@@ -69,7 +69,10 @@ def test_upsert_merge_and_ignore(rest: Any) -> None:
                   {"name": "Phone", "kind": "phone"}], rest.service,
                   headers={"Prefer": "resolution=merge-duplicates, return=representation"})  # fmt: skip
     assert r.status_code == 201
-    assert r.json() == [{"name": "Email", "kind": "mail", "version": 2}, {"name": "Phone", "kind": "phone", "version": 1}]
+    assert r.json() == [
+        {"name": "Email", "kind": "mail", "version": 2},
+        {"name": "Phone", "kind": "phone", "version": 1},
+    ]
     r = rest.post("platforms?on_conflict=name&select=name", [{"name": "Email", "kind": "x"}, {"name": "Chat", "kind": "chat"}],
                   rest.service, headers={"Prefer": "resolution=ignore-duplicates,return=representation"})  # fmt: skip
     assert r.json() == [{"name": "Chat"}]
@@ -131,7 +134,10 @@ def test_deal_closed_at_and_activity_completed_at_rules(rest: Any) -> None:
 
 
 def test_amount_is_exact(rest: Any) -> None:
-    rest.insert("deals", [{"title": f"d{i}", "amount": "0.10"} for i in range(10)] + [{"title": "big", "amount": "9999999999.99"}])
+    rest.insert(
+        "deals",
+        [{"title": f"d{i}", "amount": "0.10"} for i in range(10)] + [{"title": "big", "amount": "9999999999.99"}],
+    )
     r = rest.get("deals?select=amount.sum()", rest.service)
     assert r.json() == [{"sum": 10000000000.99}]
     r = rest.post("deals", {"title": "x", "amount": "1e13"}, rest.service)

@@ -74,8 +74,10 @@ def test_migrated_to_head(database_url: str) -> None:
 
 
 def test_database_has_exactly_the_crm_tables(engine: Engine, backend: str) -> None:
+    """The CRM tables, the auth tables (SQLite: ``auth_*``) and wexlot's own ``wexlot_*`` bookkeeping."""
     names = set(inspect(engine).get_table_names())
-    expected = {*t.CRM_TABLES, "alembic_version"}
+    internal = {n for n in names if n.startswith("wexlot_")}
+    expected = {*t.CRM_TABLES, "alembic_version", *internal}
     if backend == "sqlite":
         expected |= {"auth_users", "auth_sessions", "auth_refresh_tokens"}
     assert names == expected
@@ -180,12 +182,15 @@ def _auth_location(engine: Engine) -> tuple[str | None, str]:
     return (None, "auth_") if engine.dialect.name == "sqlite" else (AUTH_PG_SCHEMA, "")
 
 
-@pytest.mark.parametrize("name", ["users", "sessions", "refresh_tokens"])
-def test_every_auth_foreign_key_column_is_indexed(engine: Engine, name: str) -> None:
-    schema, prefix = _auth_location(engine)
-    table = prefix + name
-    missing = _fk_columns(engine, table, schema) - _indexed_leading_columns(engine, table, schema)
-    assert missing == set(), f"{table}: foreign-key columns without an index: {sorted(missing)}"
+def test_every_foreign_key_column_in_the_database_is_indexed(engine: Engine) -> None:
+    """The same rule for the auth tables and anything else a migration adds."""
+    auth_schema, _ = _auth_location(engine)
+    missing = []
+    for schema in {None, auth_schema}:
+        for table in inspect(engine).get_table_names(schema=schema):
+            for column in sorted(_fk_columns(engine, table, schema) - _indexed_leading_columns(engine, table, schema)):
+                missing.append(f"{schema + '.' if schema else ''}{table}.{column}")
+    assert missing == [], f"foreign-key columns without an index: {missing}"
 
 
 def test_auth_tables_match_their_definition(engine: Engine) -> None:

@@ -60,7 +60,9 @@ OBJECT = "application/vnd.pgrst.object+json"
 def seed(rest: Any) -> dict[str, Any]:
     """A small, fixed CRM: 2 companies, 5 contacts, 3 deals, 2 activities (inserted as service_role)."""
     owner = rest.login("rep", name="Rita Rep")
-    acme, beta = rest.insert("companies", [{"name": "Acme", "owner_id": owner.staff_id}, {"name": "Beta", "owner_id": owner.staff_id}])
+    acme, beta = rest.insert(
+        "companies", [{"name": "Acme", "owner_id": owner.staff_id}, {"name": "Beta", "owner_id": owner.staff_id}]
+    )
     rows = [
         {"first_name": "Ann", "last_name": "Smith", "email": "ann@acme.io", "company_id": acme["id"],
          "tags": ["vip", "west"], "status": "customer", "notes": None},

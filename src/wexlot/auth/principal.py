@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wexlot.auth.tokens import Tokens
+from wexlot.auth.tokens import TokenError, Tokens
 from wexlot.crm.access import ANON, SERVICE, Principal
 from wexlot.crm.tables import staff
+from wexlot.errors import ApiError
 
 
 def api_key_role(tokens: Tokens, key: str | None) -> str | None:
@@ -59,3 +60,28 @@ async def principal_for(conn: AsyncConnection, claims: Mapping[str, Any]) -> Pri
         email=claims.get("email"),
         session_id=claims.get("session_id"),
     )
+
+
+def credentials(tokens: Tokens, headers: Mapping[str, str], params: list[tuple[str, str]]) -> dict[str, Any]:
+    """The gateway's apikey check, then the bearer token's claims (or the key's role).
+
+    Errors are PostgREST-shaped (401 PGRST301/PGRST303), as REST and the realtime HTTP API answer.
+    """
+    key = headers.get("apikey") or next((v for k, v in params if k == "apikey"), None)
+    if not key:
+        raise ApiError(401, "PGRST301", "No API key found in request",
+                       hint="No `apikey` request header or url param was found.")  # fmt: skip
+    role = api_key_role(tokens, key)
+    if role is None:
+        raise ApiError(401, "PGRST301", "Invalid API key", hint="Double check your `anon` or `service_role` API key.")
+    token = bearer(headers)
+    if token is None:
+        return {"role": role}
+    try:
+        return tokens.decode(token)
+    except TokenError as exc:
+        code = "PGRST303" if exc.reason == "expired" else "PGRST301"
+        raise ApiError(
+            401, code, exc.message,
+            headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.message}"'},
+        ) from None  # fmt: skip

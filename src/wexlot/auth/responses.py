@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import StatementError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -49,14 +50,26 @@ def session_json(tokens: Tokens, account: Account, session_id: str, refresh_toke
     }
 
 
+class DatabaseFailure(RuntimeError):
+    """A database error with SQLAlchemy's parameter list removed from its message."""
+
+
 def handles_auth_errors(endpoint: Endpoint) -> Endpoint:
-    """Render an :class:`AuthError` raised by ``endpoint`` (anything else stays a 500)."""
+    """Render an :class:`AuthError` raised by ``endpoint``; anything else stays a 500.
+
+    SQLAlchemy puts a failed statement's parameters (password and refresh-token hashes here) into
+    its error message, which the 500's logged traceback would print: such errors are re-raised
+    with the statement and the driver's error class only.
+    """
 
     async def wrapped(request: Request) -> Response:
         try:
             return await endpoint(request)
         except AuthError as exc:
             return error_response(exc)
+        except StatementError as exc:
+            cause = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+            raise DatabaseFailure(f"{cause} in: {exc.statement}") from None
 
     wrapped.__name__ = endpoint.__name__
     wrapped.__doc__ = endpoint.__doc__

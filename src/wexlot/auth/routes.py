@@ -80,7 +80,7 @@ async def settings(request: Request) -> JSONResponse:
 
 
 async def not_found(request: Request) -> Response:
-    return json_response(AuthError(404, "not_found", "Not Found").body(), 404, {"x-sb-error-code": "not_found"})
+    raise AuthError(404, "not_found", "Not Found")
 
 
 # --- sessions ------------------------------------------------------------------------------------

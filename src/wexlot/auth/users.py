@@ -6,7 +6,7 @@ anything at all (``is_active``). Deleting a login sets ``staff.user_id`` to NULL
 keeps the staff row for history.
 
 Staff-row convention for admin ``createUser`` / ``updateUserById`` (``/auth/v1/admin/users``), which
-the web app uses to invite colleagues (see :func:`staff_spec`):
+the web app uses to invite colleagues (implemented in :mod:`wexlot.auth.staff_link`):
 
 * the role is ``app_metadata.role``, else ``user_metadata.role``; it must be ``admin``, ``manager``
   or ``rep`` (anything else is 422 ``validation_failed``);
@@ -20,6 +20,10 @@ the web app uses to invite colleagues (see :func:`staff_spec`):
 On update the same keys, when sent, change the linked staff row's role and name; a login without a
 staff row gets one (created or linked as above) when a role is sent, named from the request or the
 stored ``user_metadata``. Changing a login's email changes its staff row's email too.
+
+Self sign-up (``POST /auth/v1/signup``, only when ``WEXLOT_SIGNUP_ENABLED``) creates an active
+``rep`` named from ``data.full_name``/``data.name`` (else the email's local part) and never links an
+existing staff row, since nobody verified the email: a staff email that exists is refused.
 
 The top-level GoTrue ``role`` attribute (the JWT role) is ignored: every user token says
 ``authenticated``. In the user JSON, ``app_metadata.role`` is always the linked staff row's role
@@ -50,7 +54,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from wexlot.auth import passwords, sessions
+from wexlot.auth import passwords, sessions, staff_link
+from wexlot.auth.staff_link import StaffSpec, email_exists, invalid, name_in, staff_spec
 from wexlot.auth.tables import AuthTables, auth_tables
 from wexlot.crm.tables import ROLES, staff
 from wexlot.errors import AuthError
@@ -106,27 +111,11 @@ class Account:
         return self.user.banned_until is not None and self.user.banned_until > now
 
 
-@dataclass(frozen=True)
-class StaffSpec:
-    """What a request asks of the staff row: a name and/or a role (None = not sent)."""
-
-    full_name: str | None = None
-    role: str | None = None
-
-
 # --- errors --------------------------------------------------------------------------------------
-
-
-def email_exists() -> AuthError:
-    return AuthError(422, "email_exists", "A user with this email address has already been registered")
 
 
 def user_not_found() -> AuthError:
     return AuthError(404, "user_not_found", "User not found")
-
-
-def invalid(message: str, status: int = 422) -> AuthError:
-    return AuthError(status, "validation_failed", message)
 
 
 # --- pure helpers --------------------------------------------------------------------------------
@@ -141,21 +130,6 @@ def normalize_email(value: Any) -> str:
     if not email or len(email) > 255 or not _EMAIL.match(email):
         raise AuthError(400, "email_address_invalid", "Unable to validate email address: invalid format")
     return email
-
-
-def staff_spec(user_metadata: Mapping[str, Any] | None, app_metadata: Mapping[str, Any] | None) -> StaffSpec:
-    """The staff request carried by admin metadata (the convention in the module docstring)."""
-    user_metadata = user_metadata or {}
-    app_metadata = app_metadata or {}
-    role = app_metadata.get("role") or user_metadata.get("role")
-    if role is not None and role not in ROLES:
-        raise invalid(f"role must be one of {', '.join(ROLES)}")
-    return StaffSpec(full_name=name_in(user_metadata), role=role)
-
-
-def name_in(user_metadata: Mapping[str, Any]) -> str | None:
-    name = user_metadata.get("full_name") or user_metadata.get("name")
-    return str(name).strip() or None if name is not None else None
 
 
 def merge_metadata(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,7 +294,7 @@ def create(
         )
     except IntegrityError:  # a concurrent request took the email between the check and the insert
         raise email_exists() from None
-    _apply_staff(conn, user_id, email, spec or StaffSpec(), actor, now, link_existing_staff)
+    staff_link.link(conn, user_id, email, spec or StaffSpec(), actor, now, link_existing_staff)
     account = get(conn, user_id)
     assert account is not None
     return account
@@ -363,15 +337,15 @@ def update_user(
     except IntegrityError:
         raise email_exists() from None
     if "email" in values and account.staff is not None:
-        _update_staff(conn, account.staff.id, {"email": values["email"]}, actor, now)
+        staff_link.update(conn, account.staff.id, {"email": values["email"]}, actor, now)
     if spec is not None and account.staff is not None:
         changes = {k: v for k, v in (("role", spec.role), ("full_name", spec.full_name)) if v}
         if changes:
-            _update_staff(conn, account.staff.id, changes, actor, now)
+            staff_link.update(conn, account.staff.id, changes, actor, now)
     elif spec is not None and spec.role:
         name = spec.full_name or name_in(values.get("user_metadata", account.user.user_metadata))
         email_now = values.get("email", account.email)
-        if _apply_staff(conn, account.id, email_now, StaffSpec(name, spec.role), actor, now) is None:
+        if staff_link.link(conn, account.id, email_now, StaffSpec(name, spec.role), actor, now) is None:
             raise invalid("A staff role needs user_metadata.full_name (or name) to create the staff row")
     updated = get(conn, account.id)
     assert updated is not None
@@ -390,55 +364,6 @@ def record_sign_in(conn: Connection, user_id: str, now: dt.datetime, new_hash: s
     if new_hash is not None:
         values["encrypted_password"] = new_hash
     conn.execute(update(t.users).where(t.users.c.id == user_id).values(**values))
-
-
-def _apply_staff(
-    conn: Connection, user_id: str, email: str, spec: StaffSpec, actor: str | None, now: dt.datetime, link: bool = True
-) -> str | None:
-    """Link the unlinked staff row with this email, or create one; returns its id (None: no row)."""
-    existing = conn.execute(
-        select(staff.c.id, staff.c.user_id).where(func.lower(staff.c.email) == email.lower())
-    ).first()
-    if existing is not None:
-        if not link or (existing.user_id is not None and existing.user_id != user_id):
-            raise email_exists()
-        changes: dict[str, Any] = {"user_id": user_id}
-        changes.update({k: v for k, v in (("role", spec.role), ("full_name", spec.full_name)) if v})
-        _update_staff(conn, existing.id, changes, actor, now)
-        return str(existing.id)
-    if not (spec.full_name and spec.role):
-        return None
-    staff_id = str(uuid.uuid4())
-    try:
-        conn.execute(
-            insert(staff).values(
-                id=staff_id,
-                user_id=user_id,
-                full_name=spec.full_name,
-                email=email,
-                role=spec.role,
-                is_active=True,
-                created_at=now,
-                updated_at=now,
-                version=1,
-                updated_by=actor,
-            )
-        )
-    except IntegrityError:  # a concurrent insert took the email
-        raise email_exists() from None
-    return staff_id
-
-
-def _update_staff(
-    conn: Connection, staff_id: str, changes: dict[str, Any], actor: str | None, now: dt.datetime
-) -> None:
-    # The server keeps its own bookkeeping on SQLite (version, updated_at, updated_by) so that the
-    # table's AFTER trigger stays quiet; PostgreSQL's BEFORE trigger sets the same values anyway.
-    bookkeeping = {"version": staff.c.version + 1, "updated_at": now, "updated_by": actor}
-    try:
-        conn.execute(update(staff).where(staff.c.id == staff_id).values(**changes, **bookkeeping))
-    except IntegrityError:
-        raise email_exists() from None
 
 
 # --- conveniences for the CLI and the demo loader ----------------------------------------------------
@@ -503,11 +428,15 @@ __all__ = [
     "create",
     "create_staff_user",
     "delete_user",
+    "email_exists",
     "get",
+    "invalid",
     "list_accounts",
+    "name_in",
     "page",
     "set_password",
     "staff_spec",
     "transaction",
     "update_user",
+    "user_not_found",
 ]

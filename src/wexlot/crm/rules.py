@@ -26,10 +26,10 @@ def now() -> dt.datetime:
 def insert_values(table: str, values: dict[str, Any], stamp: dt.datetime) -> dict[str, Any]:
     """Fill the rule-derived columns of a new row (the payload's own values win where they may)."""
     out = dict(values)
-    if table == "deals" and "stage" in out:
-        out["closed_at"] = (out.get("closed_at") or stamp) if out["stage"] in CLOSED_STAGES else None
-    if table == "activities" and "completed" in out:
-        out["completed_at"] = (out.get("completed_at") or stamp) if out["completed"] else None
+    if table == "deals":  # the column default stage is 'lead'
+        out["closed_at"] = (out.get("closed_at") or stamp) if out.get("stage", "lead") in CLOSED_STAGES else None
+    if table == "activities":
+        out["completed_at"] = (out.get("completed_at") or stamp) if out.get("completed", False) else None
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from wexlot.crm.tables import CRM_TABLES
 from wexlot.crm.types import Flag, Money, TextList
-from wexlot.rest.values import coerce, type_name
+from wexlot.crm.values import coerce, type_name
 
 ChangeType = Literal["INSERT", "UPDATE", "DELETE"]
 

@@ -22,10 +22,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import UnaryExpression
 
 from wexlot.crm.types import InvalidValue, TextList
+from wexlot.crm.values import coerce
 from wexlot.errors import ApiError, unknown_column
 from wexlot.filters import Condition, Logic, Node, unquote_value
 from wexlot.rest.request import OrderTerm
-from wexlot.rest.values import coerce
 
 COMPARISONS = {"eq", "neq", "gt", "gte", "lt", "lte"}
 

@@ -15,8 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from wexlot.auth.principal import api_key_role, bearer, principal_for
-from wexlot.auth.tokens import TokenError
+from wexlot.auth.principal import credentials, principal_for
 from wexlot.errors import ApiError
 from wexlot.rest import read as reads
 from wexlot.rest import request as parsing
@@ -33,28 +32,6 @@ class _Rollback(Exception):
 
     def __init__(self, response: Response) -> None:
         self.response = response
-
-
-def credentials(rt: Runtime, headers: dict[str, str], params: list[tuple[str, str]]) -> dict[str, Any]:
-    """The gateway's apikey check, then the bearer token's claims (or the key's role)."""
-    key = headers.get("apikey") or next((v for k, v in params if k == "apikey"), None)
-    if not key:
-        raise ApiError(401, "PGRST301", "No API key found in request",
-                       hint="No `apikey` request header or url param was found.")  # fmt: skip
-    role = api_key_role(rt.tokens, key)
-    if role is None:
-        raise ApiError(401, "PGRST301", "Invalid API key", hint="Double check your `anon` or `service_role` API key.")
-    token = bearer(headers)
-    if token is None:
-        return {"role": role}
-    try:
-        return rt.tokens.decode(token)
-    except TokenError as exc:
-        code = "PGRST303" if exc.reason == "expired" else "PGRST301"
-        raise ApiError(
-            401, code, exc.message,
-            headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.message}"'},
-        ) from None  # fmt: skip
 
 
 async def _body(request: Request, limit: int) -> Any:
@@ -89,7 +66,7 @@ async def table_endpoint(request: Request) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         params = parse_qsl(request.url.query, keep_blank_values=True)
-        claims = credentials(rt, headers, params)
+        claims = credentials(rt.tokens, headers, params)
         _check_profile(headers, method)
         query = urlencode([(k, v) for k, v in params if k != "apikey"])
         req = parsing.parse(method, table, query, headers)

@@ -20,10 +20,10 @@ from wexlot.crm import rules
 from wexlot.crm.access import ALLOW, OWNER_COLUMN, may_write_table, write_rule
 from wexlot.crm.tables import SERVER_MANAGED, unique_columns
 from wexlot.crm.types import InvalidValue
+from wexlot.crm.values import coerce
 from wexlot.errors import ApiError, permission_denied, row_security
 from wexlot.rest import query
 from wexlot.rest.read import ReadContext, table_or_404
-from wexlot.rest.values import coerce
 
 Row = dict[str, Any]
 

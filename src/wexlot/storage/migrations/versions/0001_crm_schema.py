@@ -87,7 +87,7 @@ COLUMNS: dict[str, list[tuple[str, str, str, str]]] = {
             "currency",
             "text",
             "TEXT",
-            "NOT NULL DEFAULT 'USD' CHECK (length(currency) = 3 AND currency = upper(currency))",
+            "NOT NULL DEFAULT 'USD' {currency}",
         ),
         (
             "stage",
@@ -206,6 +206,12 @@ def _token(token: str, pg: bool) -> str:
         if pg:
             return f"CHECK ({arg} > -1e12 AND {arg} < 1e12)"
         return f"CHECK (typeof({arg}) = 'integer' AND abs({arg}) < 100000000000000)"
+    if kind == "currency":
+        return (
+            "CHECK (currency ~ '^[A-Z]{3}$')"
+            if pg
+            else "CHECK (length(currency) = 3 AND currency GLOB '[A-Z][A-Z][A-Z]')"
+        )
     simple = {
         "true": ("true", "1"),
         "false": ("false", "0"),
@@ -285,6 +291,7 @@ AUTH_PG = [
 )""",
     "CREATE INDEX ix_auth_refresh_tokens_session_id ON auth.refresh_tokens (session_id)",
     "CREATE INDEX ix_auth_refresh_tokens_parent_hash ON auth.refresh_tokens (parent_hash)",
+    "CREATE INDEX ix_auth_refresh_tokens_user_id ON auth.refresh_tokens (user_id)",
 ]
 
 AUTH_SQLITE = [
@@ -323,6 +330,7 @@ AUTH_SQLITE = [
 )""",
     "CREATE INDEX ix_auth_refresh_tokens_session_id ON auth_refresh_tokens (session_id)",
     "CREATE INDEX ix_auth_refresh_tokens_parent_hash ON auth_refresh_tokens (parent_hash)",
+    "CREATE INDEX ix_auth_refresh_tokens_user_id ON auth_refresh_tokens (user_id)",
 ]
 
 PG_FUNCTIONS = [
@@ -389,6 +397,18 @@ def _sqlite_staff_refs(alias: str) -> str:
     )
 
 
+# The stamp trigger skips only the insert fix-ups below (the one update that can meet a row that
+# breaks the closed_at/completed_at rule); every real outside update is re-stamped.
+STAMP_GUARD = {
+    "deals": " AND NOT (NEW.version = 1 AND OLD.stage IS NEW.stage"
+    " AND (OLD.closed_at IS NULL) = (OLD.stage IN ('won', 'lost'))"
+    " AND NEW.closed_at IS (CASE WHEN NEW.stage IN ('won', 'lost') THEN NEW.created_at END))",
+    "activities": " AND NOT (NEW.version = 1 AND OLD.completed IS NEW.completed"
+    " AND (OLD.completed_at IS NULL) = (OLD.completed = 1)"
+    " AND NEW.completed_at IS (CASE WHEN NEW.completed THEN NEW.created_at END))",
+}
+
+
 def _sqlite_triggers(table: str) -> list[str]:
     extra = ""
     if table == "deals":
@@ -405,11 +425,7 @@ def _sqlite_triggers(table: str) -> list[str]:
         )
     # Outside writers only: the server bumps version itself, so this never fires for its writes.
     # The insert fix-up below writes closed_at/completed_at = created_at on version 1; skip that one.
-    guard = ""
-    if table == "deals":
-        guard = " AND NOT (NEW.version = 1 AND OLD.closed_at IS NULL AND NEW.closed_at IS NEW.created_at)"
-    elif table == "activities":
-        guard = " AND NOT (NEW.version = 1 AND OLD.completed_at IS NULL AND NEW.completed_at IS NEW.created_at)"
+    guard = STAMP_GUARD.get(table, "")
     out = [
         f"""CREATE TRIGGER {table}_stamp AFTER UPDATE ON {table}
 FOR EACH ROW WHEN NEW.version = OLD.version{guard}
@@ -422,17 +438,17 @@ END"""
     if table == "deals":
         out.append(
             """CREATE TRIGGER deals_closed_on_insert AFTER INSERT ON deals
-FOR EACH ROW WHEN NEW.stage IN ('won', 'lost') AND NEW.closed_at IS NULL
+FOR EACH ROW WHEN (NEW.stage IN ('won', 'lost')) = (NEW.closed_at IS NULL)
 BEGIN
-  UPDATE deals SET closed_at = NEW.created_at WHERE id = NEW.id;
+  UPDATE deals SET closed_at = CASE WHEN NEW.stage IN ('won', 'lost') THEN NEW.created_at END WHERE id = NEW.id;
 END"""
         )
     if table == "activities":
         out.append(
             """CREATE TRIGGER activities_completed_on_insert AFTER INSERT ON activities
-FOR EACH ROW WHEN NEW.completed AND NEW.completed_at IS NULL
+FOR EACH ROW WHEN (NEW.completed = 1) = (NEW.completed_at IS NULL)
 BEGIN
-  UPDATE activities SET completed_at = NEW.created_at WHERE id = NEW.id;
+  UPDATE activities SET completed_at = CASE WHEN NEW.completed THEN NEW.created_at END WHERE id = NEW.id;
 END"""
         )
     if table == "staff":

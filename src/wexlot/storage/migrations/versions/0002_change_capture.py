@@ -42,8 +42,12 @@ COLUMNS = {
 COMMON = ["id", "created_at", "updated_at", "version", "updated_by"]
 # The exceptions of 0001's <table>_stamp trigger (its insert fix-ups are not outside updates).
 STAMP_GUARD = {
-    "deals": " AND NOT (NEW.version = 1 AND OLD.closed_at IS NULL AND NEW.closed_at IS NEW.created_at)",
-    "activities": " AND NOT (NEW.version = 1 AND OLD.completed_at IS NULL AND NEW.completed_at IS NEW.created_at)",
+    "deals": " AND NOT (NEW.version = 1 AND OLD.stage IS NEW.stage"
+    " AND (OLD.closed_at IS NULL) = (OLD.stage IN ('won', 'lost'))"
+    " AND NEW.closed_at IS (CASE WHEN NEW.stage IN ('won', 'lost') THEN NEW.created_at END))",
+    "activities": " AND NOT (NEW.version = 1 AND OLD.completed IS NEW.completed"
+    " AND (OLD.completed_at IS NULL) = (OLD.completed = 1)"
+    " AND NEW.completed_at IS (CASE WHEN NEW.completed THEN NEW.created_at END))",
 }
 SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')"
 
@@ -56,10 +60,10 @@ def _json_object(table: str, alias: str, insert: bool = False) -> str:
             value = f"json({alias}.tags)"
         elif insert and table == "deals" and col == "closed_at":
             # Mirrors deals_closed_on_insert, whichever of the two triggers runs first.
-            value = (f"CASE WHEN {alias}.stage IN ('won', 'lost') AND {alias}.closed_at IS NULL "
+            value = (f"CASE WHEN {alias}.stage NOT IN ('won', 'lost') THEN NULL WHEN {alias}.closed_at IS NULL "
                      f"THEN {alias}.created_at ELSE {alias}.closed_at END")  # fmt: skip
         elif insert and table == "activities" and col == "completed_at":
-            value = (f"CASE WHEN {alias}.completed AND {alias}.completed_at IS NULL "
+            value = (f"CASE WHEN NOT {alias}.completed THEN NULL WHEN {alias}.completed_at IS NULL "
                      f"THEN {alias}.created_at ELSE {alias}.completed_at END")  # fmt: skip
         parts.append(f"'{col}', {value}")
     return "json_object(" + ", ".join(parts) + ")"
