@@ -79,6 +79,23 @@ def summarize(latencies_s: Iterable[float], errors: int, seconds: float) -> Summ
     )
 
 
+# --- the load generator ----------------------------------------------------------------------------
+
+
+def skip_missing_sniffio() -> None:
+    """Make httpcore's per-request ``import sniffio`` fail fast when sniffio is not installed.
+
+    httpcore 1.0 imports sniffio inside ``current_async_library()`` on every pooled request; when the
+    package is absent each attempt walks sys.path (~0.2 ms of client CPU per request on the reference
+    machine). A ``None`` entry in sys.modules makes that import fail at once, and httpcore then assumes
+    asyncio, which is what the benchmarks run on.
+    """
+    import importlib.util
+
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 # --- CPU accounting --------------------------------------------------------------------------------
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -116,6 +133,13 @@ def process_tree_cpu(root_pid: int) -> float:
         ticks += totals.get(pid, 0)
         stack.extend(children.get(pid, ()))
     return ticks / _CLK_TCK
+
+
+def host_busy_cpu() -> float:
+    """CPU seconds all processes on the host have been busy since boot (every core; not idle/iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice, already inside user/nice]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _CLK_TCK
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -203,6 +227,7 @@ def machine_info(pocketbase: Path | None = None) -> dict[str, str]:
         except PackageNotFoundError:
             return "n/a"
 
+    load1, load5, _ = os.getloadavg()
     info = {
         "CPU": _cpu_model(),
         "Cores": str(os.cpu_count()),
@@ -211,6 +236,7 @@ def machine_info(pocketbase: Path | None = None) -> dict[str, str]:
         "Python": platform.python_version(),
         "PostgreSQL": postgres_version(),
         "PocketBase": _version_of([str(pocketbase), "--version"], r"version\s+(\S+)") if pocketbase else "n/a",
+        "Load average when the results were written": f"{load1:.2f} (1 min), {load5:.2f} (5 min)",
         "Libraries": ", ".join(f"{n} {pkg(n)}" for n in ("httpx", "uvicorn", "uvloop", "sqlalchemy", "asyncpg")),
     }
     return info
@@ -237,7 +263,9 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     out = []
     for n, row in enumerate(cells):
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        out.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -401,7 +429,9 @@ class PocketBase:
             except httpx.HTTPError as exc:
                 last = str(exc)
             time.sleep(0.1)
-        raise PocketBaseError(f"pocketbase not healthy at {self.url} after {self.startup_timeout}s ({last})\n{self.logs()}")
+        raise PocketBaseError(
+            f"pocketbase not healthy at {self.url} after {self.startup_timeout}s ({last})\n{self.logs()}"
+        )
 
     # -- API helpers (setup only; measured requests are made by the benchmark's own client) ------------
 

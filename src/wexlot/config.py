@@ -77,6 +77,7 @@ class Settings:
     realtime_stall_seconds: int = setting(
         10, "WEXLOT_REALTIME_STALL_SECONDS", "How long a realtime client may stay stalled before it is disconnected."
     )
+    log_format: str = setting("text", "WEXLOT_LOG_FORMAT", "Server log format: text or json (one object per line).")
     node_id: str = setting("node1", "WEXLOT_NODE_ID", "Name of this server node (one replication slot per node).")
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -10,20 +11,31 @@ from wexlot.auth.tokens import Tokens
 from wexlot.config import Settings
 from wexlot.storage.database import Database
 
+if TYPE_CHECKING:
+    from wexlot.realtime.service import RealtimeService
+
 
 @dataclass
 class Runtime:
     settings: Settings
     db: Database
     tokens: Tokens
+    realtime: RealtimeService
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
+        from wexlot.realtime.service import RealtimeService
+
         settings = settings.with_secret()
         tokens = Tokens(settings.jwt_secret, settings.base_url, settings.jwt_expiry)
-        return cls(settings=settings, db=Database(settings.db_url), tokens=tokens)
+        db = Database(settings.db_url)
+        return cls(settings=settings, db=db, tokens=tokens, realtime=RealtimeService(settings, db))
+
+    async def start(self) -> None:
+        await self.realtime.start()
 
     async def close(self) -> None:
+        await self.realtime.stop()
         await self.db.close()
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 # `auth_harness` must import the same way under every --import-mode.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -16,11 +17,6 @@ from auth_harness import AuthApi, running
 
 from wexlot.auth.policy import AuthPolicy
 from wexlot.config import Settings
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -34,7 +30,7 @@ def policy() -> AuthPolicy:
     return AuthPolicy()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def api(settings: Settings, policy: AuthPolicy) -> AsyncIterator[AuthApi]:
     async with running(settings, policy) as api:
         yield api

@@ -6,13 +6,14 @@ import uuid
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from auth_harness import AuthApi
 from sqlalchemy import insert, select
 
 from wexlot.auth import users
 from wexlot.crm.tables import staff
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.asyncio
 
 
 def staff_rows(api: AuthApi) -> dict[str, dict[str, Any]]:
@@ -26,7 +27,7 @@ async def admin_token(api: AuthApi) -> str:
     return str((await api.session(boss))["access_token"])
 
 
-@pytest.fixture(params=["service_key", "admin_token"])
+@pytest_asyncio.fixture(params=["service_key", "admin_token"])
 async def bearer(request: pytest.FixtureRequest, api: AuthApi) -> str:
     return api.service if request.param == "service_key" else await admin_token(api)
 

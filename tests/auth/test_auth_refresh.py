@@ -14,7 +14,7 @@ from wexlot.auth.policy import AuthPolicy
 from wexlot.auth.tables import auth_tables
 from wexlot.config import Settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.asyncio
 
 
 def session_id(session: dict[str, str]) -> str:

@@ -13,8 +13,6 @@ from wexlot.auth.ratelimit import RateLimited
 from wexlot.auth.responses import DatabaseFailure, error_response, handles_auth_errors
 from wexlot.errors import AuthError
 
-pytestmark = pytest.mark.anyio
-
 
 def test_error_response_shape_and_headers() -> None:
     r = error_response(AuthError(400, "invalid_credentials", "Invalid login credentials"))
@@ -28,6 +26,7 @@ def test_error_response_shape_and_headers() -> None:
     assert error_response(RateLimited(12.2)).headers["retry-after"] == "13"
 
 
+@pytest.mark.asyncio
 async def test_database_errors_lose_their_parameters() -> None:
     secret = "$argon2id$v=19$m=65536,t=3,p=4$c2VjcmV0$hash"
 

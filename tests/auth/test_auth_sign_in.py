@@ -12,7 +12,7 @@ from auth_harness import AuthApi, running
 from wexlot.auth.policy import AuthPolicy
 from wexlot.config import Settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.asyncio
 
 
 async def test_sign_in_returns_a_gotrue_session(api: AuthApi) -> None:

@@ -12,7 +12,7 @@ from wexlot.auth import users
 from wexlot.config import Settings
 from wexlot.crm.tables import staff
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.asyncio
 
 BODY = {"email": "Joiner@Example.com", "password": "joining-123", "data": {"full_name": "Jo Iner"},
         "gotrue_meta_security": {}, "code_challenge": None, "code_challenge_method": None}  # fmt: skip

@@ -13,7 +13,7 @@ from auth_harness import AuthApi
 
 from wexlot.auth.tokens import Tokens
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.asyncio
 
 
 async def test_get_user_returns_the_bare_user(api: AuthApi) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from support.live_server import LiveServer, keys
 
 BACKENDS = ("sqlite", "postgres")

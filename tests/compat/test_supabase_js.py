@@ -11,10 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import CompatServer
+
+if TYPE_CHECKING:
+    from conftest import CompatServer  # tests/compat/conftest.py; annotations only
 
 pytestmark = pytest.mark.compat
 
@@ -55,8 +59,8 @@ def test_supabase_js(compat_server: CompatServer) -> None:
             f"--- node stdout ---\n{result.stdout}\n--- node stderr ---\n{result.stderr}",
             pytrace=False,
         )
-    print(result.stdout)  # shown with -rP / -s
+    sys.stdout.write(result.stdout)  # shown with -rP / -s
     # Guard against a run that silently tested nothing or skipped tests.
-    summary = dict(re.findall(r"^ℹ (tests|pass|fail|skipped|todo|cancelled) (\d+)$", result.stdout, re.MULTILINE))
+    summary = dict(re.findall(r"^\u2139 (tests|pass|fail|skipped|todo|cancelled) (\d+)$", result.stdout, re.MULTILINE))
     assert int(summary.get("tests", 0)) >= MIN_NODE_TESTS, f"too few node tests ran: {summary}\n{result.stdout}"
     assert summary.get("pass") == summary.get("tests"), f"not every node test passed: {summary}\n{result.stdout}"

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.testclient import TestClient
-from support.crm import Login, make_login
 
+from support.crm import Login, make_login
 from wexlot.app import build_app
 from wexlot.config import Settings
 from wexlot.runtime import Runtime

@@ -77,7 +77,7 @@ def test_upsert_merge_and_ignore(rest: Any) -> None:
                   rest.service, headers={"Prefer": "resolution=ignore-duplicates,return=representation"})  # fmt: skip
     assert r.json() == [{"name": "Chat"}]
     assert rest.get("platforms?select=kind&name=eq.Email", rest.service).json() == [{"kind": "mail"}]
-    r = rest.post(f"platforms?select=name,version", {"id": p["id"], "name": "E-mail"}, rest.service,
+    r = rest.post("platforms?select=name,version", {"id": p["id"], "name": "E-mail"}, rest.service,
                   headers={"Prefer": "resolution=merge-duplicates,return=representation"})  # fmt: skip
     assert r.status_code == 200 and r.json() == [{"name": "E-mail", "version": 3}]
     r = rest.post("platforms?on_conflict=kind", {"name": "Q", "kind": "x"}, rest.service,

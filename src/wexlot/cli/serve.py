@@ -7,6 +7,7 @@ from wexlot.app import build_app
 from wexlot.cli.common import database_options, load_settings, with_secret
 from wexlot.cli.keys import keys_for
 from wexlot.cli.migrate import run_migrations
+from wexlot.logs import configure as configure_logging
 
 
 @click.command()
@@ -26,6 +27,7 @@ def serve(data_dir: str | None, database_url: str | None, host: str | None, port
     click.echo(f"WeXlot serving on {values['url']}")
     click.echo(f"  anon key:         {values['anon_key']}")
     click.echo(f"  service_role key: {values['service_role_key']}")
+    configure_logging(settings.log_format)
     app = build_app(settings)
     config = uvicorn.Config(
         app,

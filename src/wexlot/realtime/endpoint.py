@@ -64,17 +64,39 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     service.hub.connections.add(conn)
     log.info("connection %s opened from %s (vsn %s)", conn.id, remote, vsn)
     writer = asyncio.create_task(_write_loop(ws, conn), name=f"realtime-writer-{conn.id}")
+    reader = asyncio.create_task(_read_loop(ws, conn, handler), name=f"realtime-reader-{conn.id}")
+    closing = asyncio.create_task(conn.closed.wait())
     try:
-        await _read_loop(ws, conn, handler)
+        # Whichever comes first: the client goes away, or the server cuts the connection (then the
+        # writer may be stuck on a socket the client no longer reads, so it is cancelled below).
+        await asyncio.wait({reader, closing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        topics = [(ch.topic, ch.name) for ch in conn.channels.values()]
         handler.leave_all()
         service.limits.forget(conn)
         service.hub.connections.discard(conn)
         conn.close(conn.close_reason or "client closed the connection")
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        for task in (reader, closing, writer):
+            task.cancel()
+        await asyncio.gather(reader, closing, writer, return_exceptions=True)
+        await _say_goodbye(ws, conn, topics)
         log.info("connection %s closed: %s", conn.id, conn.close_reason)
+
+
+async def _say_goodbye(ws: WebSocket, conn: Connection, topics: list[tuple[str, str]]) -> None:
+    """Tell a cut-off client why (bounded: its socket may not be writable), then close."""
+    reason = conn.close_reason or "closed"
+    if reason.startswith(("outbox full", "client read nothing")):
+        log.warning("connection %s cut: %s", conn.id, reason)
+        for topic, name in topics:
+            payload = {"extension": "system", "status": "error", "message": f"Disconnected: {reason}", "channel": name}
+            with contextlib.suppress(Exception):
+                text = protocol.encode(protocol.Frame(topic, "system", payload), conn.vsn)
+                await asyncio.wait_for(ws.send_text(text), 0.5)
+    if not reason.startswith("client closed"):
+        code = 1011 if reason.startswith(("outbox", "client read nothing")) else 1000
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code=code, reason=reason[:120]), 0.5)
 
 
 async def _read_loop(ws: WebSocket, conn: Connection, handler: ChannelHandler) -> None:
@@ -105,28 +127,12 @@ async def _read_loop(ws: WebSocket, conn: Connection, handler: ChannelHandler) -
 
 async def _write_loop(ws: WebSocket, conn: Connection) -> None:
     try:
-        while True:
-            data = await conn.outbox.get()
-            if data is None:
-                break
+        while (data := await conn.outbox.get()) is not None:
+            # uvicorn's send waits while the socket's write buffer is full, so a client that stops
+            # reading leaves frames here in the bounded outbox, where the stall is detected.
             if isinstance(data, bytes):
                 await ws.send_bytes(data)
             else:
                 await ws.send_text(data)
     except Exception as exc:  # the peer vanished mid-write
         conn.close(conn.close_reason or f"write failed: {exc.__class__.__name__}")
-        return
-    reason = conn.close_reason or "closed"
-    if reason.startswith(("outbox full", "client read nothing")):
-        log.warning("connection %s cut: %s", conn.id, reason)
-        for channel in list(conn.channels.values()):
-            payload = {
-                "extension": "system",
-                "status": "error",
-                "message": f"Disconnected: {reason}",
-                "channel": channel.name,
-            }
-            with contextlib.suppress(Exception):
-                await ws.send_text(protocol.encode(protocol.Frame(channel.topic, "system", payload), conn.vsn))
-    with contextlib.suppress(Exception):
-        await ws.close(code=1011 if reason.startswith("outbox") else 1000, reason=reason[:120])

@@ -135,6 +135,18 @@ class RealtimeService:
         oldest = await self.source.oldest_position()
         return {
             "connections": len(hub.connections),
+            "connection_details": [
+                {
+                    "id": c.id,
+                    "remote": c.remote,
+                    "vsn": c.vsn,
+                    "channels": len(c.channels),
+                    "outbox_bytes": c.outbox.size,
+                    "outbox_frames": len(c.outbox),
+                    "opened_at": c.opened_at,
+                }
+                for c in hub.connections
+            ],  # fmt: skip
             "channels": channels,
             "presence": self.presence.count(),
             "events_by_table": dict(hub.table_counts),

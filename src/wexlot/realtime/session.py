@@ -7,6 +7,7 @@ on changes to the subscriber's own staff row) and its ``postgres_changes`` bindi
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Connection:
     last_frame_at: float = field(default_factory=time.monotonic)
     close_reason: str | None = None
     frames_in: int = 0
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def send(self, frame: protocol.Frame) -> None:
         self.send_raw(protocol.encode(frame, self.vsn))
@@ -81,3 +83,4 @@ class Connection:
         if self.close_reason is None:
             self.close_reason = reason
             self.outbox.close()
+            self.closed.set()

@@ -117,6 +117,7 @@ async def _write(rt: Runtime, req: parsing.ApiRequest, claims: dict[str, Any], b
         response = write_response(req, rows, result.created)
         if req.prefer.tx_rollback:
             raise _Rollback(response)
+    rt.realtime.wake()  # our own commit: the change log has news (SQLite skips its poll delay)
     return response
 
 

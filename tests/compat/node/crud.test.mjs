@@ -17,7 +17,9 @@ before(async () => {
 /** insert → select by id → update → delete → gone, as `who`; returns the inserted row. */
 async function crud(who, table, row, change) {
   const { client, staff } = who
-  const created = ok(await client.from(table).insert(row).select().single(), `insert into ${table}`)
+  const inserted = await client.from(table).insert(row).select().single()
+  const created = ok(inserted, `insert into ${table}`)
+  assert.equal(inserted.status, 201)
   assert.match(created.id, UUID)
   assert.equal(created.version, 1)
   for (const [key, value] of Object.entries(row)) assert.deepEqual(created[key], value, `${table}.${key}`)

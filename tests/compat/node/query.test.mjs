@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { before, test } from 'node:test'
 
-import { fails, ok, signIn, tag } from './env.mjs'
+import { fails, ok, signIn, sorted, tag } from './env.mjs'
 
 const t = tag()
 let db // the manager's client
@@ -69,6 +69,30 @@ test('is null, in, cs/cd/ov on tags, not', async () => {
   assert.deepEqual(await names((q) => q.not('email', 'is', null)), ['Ann', 'Bob', 'Dan'])
   assert.deepEqual(await names((q) => q.not('first_name', 'in', '(Ann,Eve)')), ['Bob', 'Cid', 'Dan'])
   assert.deepEqual(await names((q) => q.not('tags', 'cs', '{vip}')), ['Bob', 'Cid', 'Eve'])
+})
+
+test('regex filters: match and imatch', async () => {
+  assert.deepEqual(await names((q) => q.filter('first_name', 'match', '^[AB]')), ['Ann', 'Bob'])
+  assert.deepEqual(await names((q) => q.filter('first_name', 'imatch', '^[ab]')), ['Ann', 'Bob'])
+  assert.deepEqual(await names((q) => q.filter('email', 'imatch', '@ACME\\.IO$')), ['Ann', 'Bob'])
+  assert.deepEqual(await names((q) => q.not('first_name', 'imatch', '^[ab]')), ['Cid', 'Dan', 'Eve'])
+})
+
+test('values with reserved and non-ASCII characters survive eq, neq, in and or', async () => {
+  const odd = `odd ${t}`
+  const values = ['Smith, Jr.', '(paren)', 'a+b', 'x&y=z', '100%', 'Zoë 東京', 'back\\slash', 'colon:x', 'dot.ted',
+    "it's", 'Robert "Bob" Smith']
+  ok(await db.from('contacts').insert(values.map((first_name) => ({ first_name, last_name: odd }))))
+  for (const value of values) {
+    const base = () => db.from('contacts').select('first_name').eq('last_name', odd)
+    assert.deepEqual(ok(await base().eq('first_name', value), `eq ${value}`), [{ first_name: value }], `eq ${value}`)
+    assert.equal(ok(await base().neq('first_name', value)).length, values.length - 1, `neq ${value}`)
+    // supabase-js double-quotes an in() element only when it contains , ( or ); anything else is sent as is.
+    const listed = ok(await base().in('first_name', [value, 'zzz']), `in ${value}`)
+    assert.deepEqual(listed, [{ first_name: value }], `in ${value}`)
+  }
+  const quoted = ok(await db.from('contacts').select('first_name').eq('last_name', odd).or('first_name.eq."Smith, Jr.",first_name.eq."(paren)"'))
+  assert.deepEqual(sorted(quoted, 'first_name'), ['(paren)', 'Smith, Jr.'])
 })
 
 test('or, with nested and, and values containing spaces', async () => {

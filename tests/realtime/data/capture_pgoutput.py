@@ -40,19 +40,33 @@ NOTES = random.Random(20261125).randbytes(5 * 1024).hex()  # 10 KB of text that 
 TAGS = ["vip", "b c", "with,comma", 'quote"d', "back\\slash", "NULL", "", "{braces}", "ünïcode"]
 
 STEPS: list[tuple[str, list[str]]] = [
-    ("insert_staff", [f"INSERT INTO staff (id, full_name, email, role, created_at) VALUES ('{STAFF}', 'Ann \"The Boss\" O''Neil', 'ann@example.com', 'admin', '{CREATED}')"]),
-    ("insert_company", [f"INSERT INTO companies (id, name, owner_id, created_at) VALUES ('{COMPANY}', 'Acme, Inc.', '{STAFF}', '{CREATED}')"]),
-    ("insert_contact_tags", ["INSERT INTO contacts (id, first_name, last_name, company_id, tags, notes, created_at) "
-                             f"VALUES ('{CONTACT}', 'Cid', NULL, '{COMPANY}', %(tags)s, NULL, '{CREATED}')"]),
-    ("insert_deal", [f"INSERT INTO deals (id, title, amount, stage, probability, expected_close_date, position, contact_id, company_id, created_at) "
-                     f"VALUES ('{DEAL}', 'Big', 125000.50, 'won', 60, '2026-12-31', 1.5, '{CONTACT}', '{COMPANY}', '{CREATED}')"]),
+    ("insert_staff", [
+        "INSERT INTO staff (id, full_name, email, role, created_at) "
+        f"VALUES ('{STAFF}', 'Ann \"The Boss\" O''Neil', 'ann@example.com', 'admin', '{CREATED}')",
+    ]),
+    ("insert_company", [
+        "INSERT INTO companies (id, name, owner_id, created_at) "
+        f"VALUES ('{COMPANY}', 'Acme, Inc.', '{STAFF}', '{CREATED}')",
+    ]),
+    ("insert_contact_tags", [
+        "INSERT INTO contacts (id, first_name, last_name, company_id, tags, notes, created_at) "
+        f"VALUES ('{CONTACT}', 'Cid', NULL, '{COMPANY}', %(tags)s, NULL, '{CREATED}')",
+    ]),
+    ("insert_deal", [
+        "INSERT INTO deals (id, title, amount, stage, probability, expected_close_date, position, contact_id, "
+        f"company_id, created_at) VALUES ('{DEAL}', 'Big', 125000.50, 'won', 60, '2026-12-31', 1.5, '{CONTACT}', "
+        f"'{COMPANY}', '{CREATED}')",
+    ]),
     ("multi_statement", [
-        f"INSERT INTO activities (id, type, subject, due_at, deal_id, created_at) VALUES ('{ACTIVITY}', 'call', 'Call Cid', '2026-12-01 09:30:00+01', '{DEAL}', '{CREATED}')",
+        "INSERT INTO activities (id, type, subject, due_at, deal_id, created_at) "
+        f"VALUES ('{ACTIVITY}', 'call', 'Call Cid', '2026-12-01 09:30:00+01', '{DEAL}', '{CREATED}')",
         f"UPDATE deals SET amount = 99.99, stage = 'proposal', probability = 40 WHERE id = '{DEAL}'",
         f"UPDATE contacts SET status = 'customer' WHERE id = '{CONTACT}'",
         f"DELETE FROM activities WHERE id = '{ACTIVITY}'",
     ]),
-    ("insert_toasted", [f"INSERT INTO contacts (id, first_name, notes, created_at) VALUES ('{BIG}', 'Big', %(notes)s, '{CREATED}')"]),
+    ("insert_toasted", [
+        f"INSERT INTO contacts (id, first_name, notes, created_at) VALUES ('{BIG}', 'Big', %(notes)s, '{CREATED}')",
+    ]),
     ("update_toast_unchanged", [f"UPDATE contacts SET status = 'prospect', tags = ARRAY['x'] WHERE id = '{BIG}'"]),
     ("update_toast_changed", [f"UPDATE contacts SET notes = 'short now' WHERE id = '{BIG}'"]),
     ("delete_contact", [f"DELETE FROM contacts WHERE id = '{BIG}'"]),
@@ -87,6 +101,8 @@ def capture(cluster: PgCluster) -> list[str]:
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("SET TimeZone = 'Asia/Kolkata'")
+    # The test cluster commits asynchronously, and decoding only reads WAL that is flushed.
+    cur.execute("SET synchronous_commit = on")
     cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SLOT,))
     cur.execute("SELECT pg_replication_origin_create('capture_origin')")
     version = cluster.psql("SHOW server_version")[0][0]

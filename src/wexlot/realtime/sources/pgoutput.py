@@ -301,14 +301,23 @@ def _bool(text: str) -> bool:
     return text == "t"
 
 
+# ±infinity as the extreme values, as asyncpg (and so a REST read) returns them.
+_TS_INFINITY = {"infinity": dt.datetime.max, "-infinity": dt.datetime.min}
+_DATE_INFINITY = {"infinity": dt.date.max, "-infinity": dt.date.min}
+
+
 def _timestamptz(text: str) -> Any:
+    if text in _TS_INFINITY:
+        return _TS_INFINITY[text].replace(tzinfo=dt.UTC)
     try:
         return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
     except ValueError:
-        return text  # infinity, BC dates, years past 9999: nothing Python can hold
+        return text  # BC dates, years past 9999: nothing Python can hold
 
 
 def _timestamp(text: str) -> Any:
+    if text in _TS_INFINITY:
+        return _TS_INFINITY[text]
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
@@ -323,6 +332,8 @@ def _time(text: str) -> Any:
 
 
 def _date(text: str) -> Any:
+    if text in _DATE_INFINITY:
+        return _DATE_INFINITY[text]
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -380,8 +391,9 @@ def value_from_pg_text(column: RelationColumn, text: str | None) -> Any:
 
     bool → ``bool``; integers → ``int``; float4/float8 → ``float``; numeric → ``Decimal``; uuid →
     canonical ``str``; date → ``date``; timestamptz → aware ``datetime`` in UTC; timestamp → naive
-    ``datetime``; json/jsonb → parsed JSON; arrays of those → nested ``list`` (NULL → ``None``).
-    Anything else (text, varchar, enums, …) stays text.
+    ``datetime`` (``±infinity`` → ``max``/``min``); json/jsonb → parsed JSON; arrays of those →
+    nested ``list`` (NULL → ``None``). Anything else (text, varchar, enums, …) and values Python
+    cannot hold (BC dates) stay text.
     """
     if text is None:
         return None
