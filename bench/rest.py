@@ -567,8 +567,10 @@ def summary_rows(results: list[CaseResult], systems: list[str]) -> list[list[str
 
 
 def results_markdown(results: list[CaseResult], systems: list[str], args: argparse.Namespace, info: dict[str, str],
-                     versions: dict[str, str], command: str, n_private: int) -> str:  # fmt: skip
+                     versions: dict[str, str], command: str, n_private: int, run: str) -> str:  # fmt: skip
     machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    other = sorted(r.other_cpu_pct for r in results)
+    noise = f"median {other[len(other) // 2]:.0f}%, max {other[-1]:.0f}% of one core" if other else "n/a"
     summary = markdown_table(["Operation", "Clients", *(SYSTEM_TITLES[s] for s in systems)],
                              summary_rows(results, systems), "lr" + "r" * len(systems))  # fmt: skip
     detail = markdown_table(DETAIL_HEADERS, detail_rows(results), "llrrrrrrrr")
@@ -576,7 +578,8 @@ def results_markdown(results: list[CaseResult], systems: list[str], args: argpar
     return f"""
 ## REST API: WeXlot vs PocketBase (`bench/rest.py`)
 
-Last run: {today()}, {args.duration:g} s per case after a {args.warmup:g} s warm-up.
+Run: {run}, {args.duration:g} s per case after a {args.warmup:g} s warm-up; CPU used by other processes on
+the host during the cases (the "Other CPU" column): {noise}.
 
 ```
 {command}
@@ -691,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join([".venv/bin/python", "bench/rest.py", *(sys.argv[1:] if argv is None else argv)])
     data = make_data(args.companies, args.contacts)
     pocketbase_binary = ensure_pocketbase(args.pocketbase_version) if "pocketbase" in args.systems else None
-    started = time.monotonic()
+    started, started_at = time.monotonic(), today()
     results: list[CaseResult] = []
     versions: dict[str, str] = {}
     with _runner() as runner:
@@ -710,7 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_results:
         info = machine_info(pocketbase_binary)
         n_private = sum(1 for c in data.contacts if c["private"])
-        body = results_markdown(results, args.systems, args, info, versions, command, n_private)
+        run = f"{started_at}, {time.monotonic() - started:.0f} s in all"
+        body = results_markdown(results, args.systems, args, info, versions, command, n_private, run)
         update_results_section(args.results, "rest", body)
         with contextlib.suppress(ValueError):
             print(f"\nwrote {args.results.resolve().relative_to(REPO)}", file=sys.stderr)

@@ -375,8 +375,11 @@ class SqliteChangeSource:
     async def _idle(self, version: int) -> None:
         """Return on wake() or once another connection has committed since ``version`` was read."""
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives as the event is set, and stop() would then wait for this task forever.
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wakeup.wait()
                 return
             except TimeoutError:
                 pass
