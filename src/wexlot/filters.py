@@ -84,27 +84,38 @@ def parse_list(text: str, opener: str = "(") -> list[str]:
             f'"failed to parse filter ({text})" (line 1, column 1)',
             f"expecting a list in {opener}{closer}",
         )
-    body = text[1:-1]
+    return _list_items(text[1:-1], text)
+
+
+def _list_items(body: str, whole: str) -> list[str]:
+    """PostgREST's rule: an element is quoted only when it *starts* with ``"`` (then ``\\`` escapes);
+    otherwise it runs verbatim to the next comma, quotes and all."""
     if body == "":
         return []
-    items, buf, quoted, escaped, was_quoted = [], [], False, False, False
-    for ch in body:
-        if escaped:
-            buf.append(ch)
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted, was_quoted = not quoted, True
-        elif ch == "," and not quoted:
-            items.append("".join(buf) if was_quoted else "".join(buf).strip())
-            buf, was_quoted = [], False
+    items: list[str] = []
+    i, n = 0, len(body)
+    while True:
+        if i < n and body[i] == '"':
+            buf, i = [], i + 1
+            while i < n and body[i] != '"':
+                if body[i] == "\\" and i + 1 < n:
+                    i += 1
+                buf.append(body[i])
+                i += 1
+            if i >= n:
+                raise parse_error(f'"failed to parse filter ({whole})"', "unterminated double quote")
+            i += 1
+            if i < n and body[i] != ",":
+                raise parse_error(f'"failed to parse filter ({whole})"', 'expecting "," after a quoted value')
+            items.append("".join(buf))
         else:
-            buf.append(ch)
-    if quoted:
-        raise parse_error(f'"failed to parse filter ({text})"', "unterminated double quote")
-    items.append("".join(buf) if was_quoted else "".join(buf).strip())
-    return items
+            end = body.find(",", i)
+            end = n if end < 0 else end
+            items.append(body[i:end])
+            i = end
+        if i >= n:
+            return items
+        i += 1  # the comma
 
 
 def parse_logic(op: str, text: str, negated: bool = False) -> Logic:

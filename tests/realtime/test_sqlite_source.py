@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import delete, insert, update
 from sqlalchemy.sql import Executable
 
@@ -136,7 +137,7 @@ class Harness:
         self.shell.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def h(url: str) -> AsyncIterator[Harness]:
     harness = Harness(url, SqliteChangeSource(url, retention_seconds=3600, retry_delay=0.05))
     await harness.source.start(harness.collector)
@@ -222,6 +223,18 @@ async def test_shell_writes_are_noticed_by_polling_within_milliseconds(h: Harnes
         latencies.append(time.monotonic() - started)
         assert change.record is not None and change.record["name"] == f"Outside {i}"
     assert sorted(latencies)[2] < 0.5, latencies  # poll interval 50 ms; generous for a loaded CI box
+
+
+@pytest.mark.asyncio
+async def test_an_idle_source_does_not_spin(h: Harness) -> None:
+    await h.server(insert(t.companies).values(id=new_id(), name="woken"))
+    h.sh("INSERT INTO companies (name) VALUES ('polled')")
+    await h.collector.next(2)
+    cpu, wall = time.process_time(), time.monotonic()
+    await asyncio.sleep(1.0)
+    used = time.process_time() - cpu
+    # Polling data_version every 50 ms costs a few ms per second; a busy loop would use ~1 s or more.
+    assert used < 0.3 * (time.monotonic() - wall), used
 
 
 # --- one change per write ---------------------------------------------------------------------------
@@ -355,6 +368,18 @@ async def test_ten_thousand_row_transaction_arrives_complete_and_in_order(h: Har
     assert positions == list(range(positions[0], positions[0] + 10_000))
     assert all(len(b) <= 1000 for b in h.collector.batches)
     assert await h.step() == []
+
+
+@pytest.mark.asyncio
+async def test_infinite_position_and_undecodable_rows(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    h.sh("INSERT INTO deals (title, position) VALUES ('far', 1e999)")  # json_object() writes a bare Inf
+    h.sh("INSERT INTO wexlot_changes (table_name, type, record) VALUES ('contacts', 'INSERT', 'not json')")
+    h.sh("INSERT INTO wexlot_changes (table_name, type, record) VALUES ('no_such_table', 'INSERT', '{}')")
+    h.sh("INSERT INTO companies (name) VALUES ('after the poison')")
+    deal, company = await h.step()
+    assert deal.record is not None and deal.record["position"] == float("inf")
+    assert company.record is not None and company.record["name"] == "after the poison"
+    assert caplog.text.count("undecodable change") == 2
 
 
 # --- delivery guarantees ------------------------------------------------------------------------------

@@ -116,3 +116,15 @@ def test_server_keeps_serving_after_errors(rest: Any) -> None:
 def test_auth_tables_are_not_exposed(rest: Any) -> None:
     for name in ("users", "auth.users", "auth_users", "sessions", "refresh_tokens", "alembic_version"):
         error(rest.get(f"{name}?select=*", rest.service), 404, "PGRST205")
+
+
+def test_rpc_and_unknown_paths_answer_json(rest: Any) -> None:
+    error(rest.request("POST", "rpc/search", rest.service, json={}), 404, "PGRST202")
+    error(rest.get("a/b/c", rest.service), 404, "PGRST125")
+
+
+def test_in_values_with_quotes_inside(rest: Any) -> None:
+    rest.insert("contacts", [{"first_name": 'Robert "Bob" Smith'}, {"first_name": 'O"Brien'}, {"first_name": "a,b"}])
+    r = rest.get('contacts?select=first_name&first_name=in.(Robert "Bob" Smith,O"Brien,"a,b")&order=first_name',
+                 rest.service)  # fmt: skip
+    assert [x["first_name"] for x in r.json()] == ['O"Brien', 'Robert "Bob" Smith', "a,b"]

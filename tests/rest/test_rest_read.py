@@ -171,3 +171,14 @@ def test_values_are_the_same_json_on_both_backends(rest: Any, data: dict[str, An
     contact = rest.get("contacts?select=*&first_name=eq.Ann", rest.service).json()[0]
     assert contact["tags"] == ["vip", "west"]
     assert len(contact["id"]) == 36 and contact["created_at"].endswith("+00:00")
+
+
+def test_imatch_is_case_insensitive_and_csv_output(rest: Any, data: dict[str, Any]) -> None:
+    assert names(rest.get("contacts?select=first_name&first_name=imatch.^[ab]&order=first_name", rest.service)) == [
+        "Ann",
+        "Bob",
+    ]
+    r = rest.get("contacts?select=first_name,tags&first_name=in.(Ann,Bob)&order=first_name", rest.service,
+                 headers={"Accept": "text/csv"})  # fmt: skip
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.text == 'first_name,tags\nAnn,"[""vip"", ""west""]"\nBob,[]\n'

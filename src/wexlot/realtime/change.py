@@ -21,6 +21,10 @@ from wexlot.crm.values import coerce, type_name
 ChangeType = Literal["INSERT", "UPDATE", "DELETE"]
 
 
+class RealtimeUnavailable(RuntimeError):
+    """The database cannot stream changes (wal_level, privileges, a foreign slot); the message says why."""
+
+
 @dataclass(frozen=True)
 class Change:
     table: str

@@ -39,6 +39,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     params = ws.query_params
     apikey = ws.headers.get("x-api-key") or params.get("apikey")
     vsn = params.get("vsn") or protocol.V1
+    if not service.available:
+        return await _deny(ws, 503, f"Realtime is unavailable: {service.error or 'starting'}")
     if not apikey:
         return await _deny(ws, 401, "API key is missing")
     if vsn not in protocol.VERSIONS:

@@ -14,7 +14,7 @@ from typing import Any
 
 from wexlot.config import Settings
 from wexlot.realtime import protocol
-from wexlot.realtime.change import ChangeSource
+from wexlot.realtime.change import ChangeSource, RealtimeUnavailable
 from wexlot.realtime.channel import expiry_message
 from wexlot.realtime.fanout import Hub
 from wexlot.realtime.limits import Limits
@@ -54,21 +54,33 @@ class RealtimeService:
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        async with self.db.read() as conn:
-            await self.hub.parents.load(conn)
-        self.hub.position = await self.source.current_position()
-        await self.source.start(self.hub.on_transaction)
+        """Start capture and fan-out. If the database cannot stream changes (e.g. PostgreSQL without
+        ``wal_level=logical``) REST keeps serving and realtime refuses connections with the reason."""
+        try:
+            async with self.db.read() as conn:
+                await self.hub.parents.load(conn)
+            self.hub.position = await self.source.current_position()
+            await self.source.start(self.hub.on_transaction)
+        except RealtimeUnavailable as exc:
+            self.error = str(exc)
+            log.error("realtime unavailable: %s", exc)
+            return
         self._housekeeping = asyncio.create_task(self._housekeep(), name="realtime-housekeeping")
         self.started_at = time.time()
         log.info("realtime started at position %d (%d private parents cached)", self.hub.position,
                  self.hub.parents.count())  # fmt: skip
+
+    @property
+    def available(self) -> bool:
+        return self.started_at is not None
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
-        await self.source.stop()
+        if self.available:
+            await self.source.stop()
         for conn in list(self.hub.connections):
             conn.close("server shutting down")
 

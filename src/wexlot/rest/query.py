@@ -109,6 +109,9 @@ def _compare(col: ColumnElement[Any], op: str, value: Any, dialect: str) -> Colu
     if op == "match":
         return text_col.regexp_match(str(value))
     if op == "imatch":
+        # SQLite's REGEXP takes no flags argument: ask for case-insensitivity in the pattern.
+        if dialect == "sqlite":
+            return text_col.regexp_match("(?i)" + str(value))
         return text_col.regexp_match(str(value), flags="i")
     raise ApiError(400, "PGRST100", f"operator {op} is not supported here")  # pragma: no cover
 

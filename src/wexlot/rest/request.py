@@ -94,6 +94,7 @@ class ApiRequest:
     on_conflict: list[str] | None = None
     prefer: Prefer = field(default_factory=Prefer)
     single: bool = False
+    csv: bool = False
     has_select_param: bool = False
 
     @property
@@ -111,7 +112,9 @@ def parse(method: str, table: str, query_string: str, headers: dict[str, str]) -
     for key, value in parse_qsl(query_string, keep_blank_values=True):
         _apply_param(req, key, value)
     req.prefer = parse_prefer(headers.get("prefer", ""))
-    req.single = OBJECT_MEDIA in headers.get("accept", "")
+    accept = headers.get("accept", "")
+    req.single = OBJECT_MEDIA in accept
+    req.csv = "text/csv" in accept and not req.single
     _apply_range_header(req, headers.get("range"))
     return req
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 from starlette.responses import Response
 
-from wexlot.crm.records import dumps
+from wexlot.crm.records import dumps, json_value
 from wexlot.errors import ApiError
 from wexlot.rest.request import ApiRequest
 
 JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
 
 
 def error_response(err: ApiError) -> Response:
@@ -33,7 +37,29 @@ def singular(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _body(req: ApiRequest, rows: list[dict[str, Any]]) -> tuple[bytes, str]:
     if req.single:
         return dumps(singular(rows)), OBJECT
+    if req.csv:
+        return to_csv(rows), CSV
     return dumps(rows), JSON
+
+
+def to_csv(rows: list[dict[str, Any]]) -> bytes:
+    """``Accept: text/csv``: a header row, then one line per row (lists and objects as JSON)."""
+    out = io.StringIO()
+    if rows:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(rows[0].keys())
+        for row in rows:
+            writer.writerow("" if v is None else _csv_cell(v) for v in row.values())
+    return out.getvalue().encode()
+
+
+def _csv_cell(value: Any) -> Any:
+    value = json_value(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def read_response(req: ApiRequest, rows: list[dict[str, Any]], total: int | None, offset: int, head: bool) -> Response:

@@ -121,10 +121,24 @@ async def _write(rt: Runtime, req: parsing.ApiRequest, claims: dict[str, Any], b
     return response
 
 
+async def rpc(request: Request) -> Response:
+    name = request.path_params["function"]
+    return error_response(
+        ApiError(
+            404,
+            "PGRST202",
+            f"Could not find the function public.{name} without parameters in the schema cache",
+            hint="This server exposes the CRM tables only; it has no RPC functions.",
+        )  # fmt: skip
+    )
+
+
 async def not_found(request: Request) -> Response:
     return error_response(ApiError(404, "PGRST125", f"Invalid path specified in request URL: {request.url.path}"))
 
 
 routes: list[BaseRoute] = [
+    Route("/rpc/{function}", rpc, methods=["GET", "POST"]),
     Route("/{table}", table_endpoint, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
+    Route("/{path:path}", not_found, methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]),
 ]

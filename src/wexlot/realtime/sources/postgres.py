@@ -66,7 +66,7 @@ import psycopg2.extras
 
 from wexlot.crm.records import dumps
 from wexlot.crm.tables import CRM_TABLES
-from wexlot.realtime.change import Change, TransactionHandler, row_from_json
+from wexlot.realtime.change import Change, RealtimeUnavailable, TransactionHandler, row_from_json
 from wexlot.realtime.sources.pgoutput import RowChange, Transaction, TransactionAssembler
 
 log = logging.getLogger("wexlot.realtime.postgres")
@@ -100,10 +100,6 @@ SELECT coalesce((SELECT max(id) FROM wexlot_changes),
                 (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM wexlot_changes_id_seq))
 """
 HANDLER_RETRY_MAX = 5.0
-
-
-class RealtimeUnavailable(RuntimeError):
-    """The database cannot stream changes (wal_level, privileges, a foreign slot); the message says why."""
 
 
 def slot_name(node_id: str) -> str:
@@ -591,7 +587,9 @@ class PostgresChangeSource:
                 except Exception as exc:
                     log.warning("pruning the change history failed: %s", exc)
             try:
-                delivery = await asyncio.wait_for(self._queue.get(), timeout=max(0.1, next_prune - time.monotonic()))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (stop()).
+                async with asyncio.timeout(max(0.1, next_prune - time.monotonic())):
+                    delivery = await self._queue.get()
             except TimeoutError:
                 continue
             if delivery.changes:

@@ -36,7 +36,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +60,7 @@ Clock = Callable[[], dt.datetime]
 COLUMNS = "id, table_name, type, record, old_record, committed_at"
 BUSY_TIMEOUT_MS = 10_000  # as the server's own connections (storage/engine.py)
 ORPHAN_AGE = dt.timedelta(minutes=1)
+STOP_TIMEOUT = 10.0
 
 
 def _utcnow() -> dt.datetime:
@@ -133,6 +136,21 @@ class _Worker:
 # --- work done on the worker threads ----------------------------------------------------------------
 
 
+# SQLite's json_object() writes an infinite REAL (deals.position = 1e999 from the shell) as a bare
+# Inf, which is not JSON; string literals are matched first so that their content is left alone.
+_INF = re.compile(r'"(?:[^"\\]|\\.)*"|(-?)\bInf\b')
+
+
+def _load(data: str | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        return json.loads(data)  # type: ignore[no-any-return]
+    except json.JSONDecodeError:
+        fixed = _INF.sub(lambda m: m.group(0) if m.group(0).startswith('"') else f"{m.group(1)}Infinity", data)
+        return json.loads(fixed)  # type: ignore[no-any-return]
+
+
 def _decode(rows: list[tuple[Any, ...]]) -> list[Change]:
     out = []
     for pos, table, typ, record, old_record, committed_at in rows:
@@ -141,8 +159,8 @@ def _decode(rows: list[tuple[Any, ...]]) -> list[Change]:
                 Change(
                     table=table,
                     type=typ,
-                    record=row_from_json(table, record, sqlite=True),
-                    old_record=row_from_json(table, old_record, sqlite=True),
+                    record=row_from_json(table, _load(record), sqlite=True),
+                    old_record=row_from_json(table, _load(old_record), sqlite=True),
                     commit_timestamp=parse_timestamp(committed_at),
                     position=pos,
                 )
@@ -281,13 +299,18 @@ class SqliteChangeSource:
         self._pruner = asyncio.create_task(self._prune_forever(), name="wexlot-sqlite-changes-prune")
 
     async def stop(self) -> None:
+        """Cancel delivery and pruning (a batch being handled is not counted as delivered)."""
         tasks = [t for t in (self._task, self._pruner) if t is not None]
         self._task = self._pruner = None
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            for task in pending:
+                log.error("%s did not stop within %.0f s; abandoned", task.get_name(), STOP_TIMEOUT)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s had failed", task.get_name(), exc_info=task.exception())
         self._loop = None
         for worker in (self._live, self._query, self._maintenance):
             await worker.close()

@@ -98,7 +98,7 @@ COLUMNS: dict[str, list[tuple[str, str, str, str]]] = {
         ("probability", "integer", "INTEGER", "NOT NULL DEFAULT 10 CHECK (probability BETWEEN 0 AND 100)"),
         ("expected_close_date", "date", "TEXT", ""),
         ("closed_at", "timestamptz", "TEXT", ""),
-        ("position", "double precision", "REAL", "NOT NULL DEFAULT 0"),
+        ("position", "double precision", "REAL", "NOT NULL DEFAULT 0 {finite:position}"),
         ("contact_id", "{fk:contacts:SET NULL}", "{fk:contacts:SET NULL}", ""),
         ("company_id", "{fk:companies:SET NULL}", "{fk:companies:SET NULL}", ""),
         ("owner_id", "{fk:staff}", "{fk:staff}", ""),
@@ -206,6 +206,10 @@ def _token(token: str, pg: bool) -> str:
         if pg:
             return f"CHECK ({arg} > -1e12 AND {arg} < 1e12)"
         return f"CHECK (typeof({arg}) = 'integer' AND abs({arg}) < 100000000000000)"
+    if kind == "finite":  # JSON has no Infinity/NaN
+        if pg:
+            return f"CHECK ({arg} > '-Infinity' AND {arg} < 'Infinity')"
+        return f"CHECK (abs({arg}) <= 1.7976931348623157e308)"
     if kind == "currency":
         return (
             "CHECK (currency ~ '^[A-Z]{3}$')"

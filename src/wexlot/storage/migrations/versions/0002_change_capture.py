@@ -74,7 +74,9 @@ def _published(table: str) -> str:
 
 
 def _sqlite_capture(table: str) -> list[str]:
-    pending = f"(SELECT old_record FROM wexlot_pending_old WHERE table_name = '{table}' AND row_id = NEW.id)"
+    # Only a row parked for exactly this update (same old version) stands in for OLD.
+    pending = (f"(SELECT old_record FROM wexlot_pending_old WHERE table_name = '{table}' AND row_id = NEW.id "
+               f"AND json_extract(old_record, '$.version') = OLD.version)")  # fmt: skip
     return [
         f"""CREATE TRIGGER {table}_capture_insert AFTER INSERT ON {table}
 FOR EACH ROW WHEN {_published(table)}
