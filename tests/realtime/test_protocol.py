@@ -1,4 +1,4 @@
-"""Codec tests on frames captured from the official clients (reference §1–§5)."""
+"""Codec tests on frames captured from the official clients (reference §1-§5)."""
 
 from __future__ import annotations
 

@@ -246,8 +246,8 @@ async def test_checkpoints_and_publication_toggle(env: Env, team: dict[str, Logi
     async with env.client("2.0.0", checkpoints="1") as ws:
         await ws.join("realtime:contacts", {"postgres_changes": [pg_binding("contacts")]}, admin.token)
         first = await ws.expect(lambda f: f.get("event") == "broadcast" and f["payload"]["event"] == "position")
-        r = env.http.put("/realtime/v1/api/publication", headers=headers,
-                         json={"tables": ["staff", "companies", "deals", "activities", "interactions", "platforms"]})  # fmt: skip
+        others = ["staff", "companies", "deals", "activities", "interactions", "platforms"]
+        r = env.http.put("/realtime/v1/api/publication", headers=headers, json={"tables": others})
         assert r.status_code == 200 and {"name": "contacts", "published": False} in r.json()["tables"]
         env.rest("POST", "contacts", admin.token, {"first_name": "Unpublished"})
         await ws.nothing(lambda f: f.get("event") == "postgres_changes", 0.5)
@@ -258,8 +258,8 @@ async def test_checkpoints_and_publication_toggle(env: Env, team: dict[str, Logi
         checkpoint = await ws.expect(lambda f: f.get("event") == "broadcast" and f["payload"]["event"] == "position")
         assert checkpoint["payload"]["payload"]["position"] >= msg["data"]["position"]
         assert checkpoint["payload"]["payload"]["position"] > first["payload"]["payload"]["position"]
-    r = env.http.put("/realtime/v1/api/publication", headers={"apikey": env.anon, "Authorization": f"Bearer {team['a'].token}"},
-                     json={"tables": []})  # fmt: skip
+    rep = {"apikey": env.anon, "Authorization": f"Bearer {team['a'].token}"}
+    r = env.http.put("/realtime/v1/api/publication", headers=rep, json={"tables": []})
     assert r.status_code == 403
 
 

@@ -73,8 +73,9 @@ def test_upsert_merge_and_ignore(rest: Any) -> None:
         {"name": "Email", "kind": "mail", "version": 2},
         {"name": "Phone", "kind": "phone", "version": 1},
     ]
-    r = rest.post("platforms?on_conflict=name&select=name", [{"name": "Email", "kind": "x"}, {"name": "Chat", "kind": "chat"}],
-                  rest.service, headers={"Prefer": "resolution=ignore-duplicates,return=representation"})  # fmt: skip
+    rows = [{"name": "Email", "kind": "x"}, {"name": "Chat", "kind": "chat"}]
+    r = rest.post("platforms?on_conflict=name&select=name", rows, rest.service,
+                  headers={"Prefer": "resolution=ignore-duplicates,return=representation"})  # fmt: skip
     assert r.json() == [{"name": "Chat"}]
     assert rest.get("platforms?select=kind&name=eq.Email", rest.service).json() == [{"kind": "mail"}]
     r = rest.post("platforms?select=name,version", {"id": p["id"], "name": "E-mail"}, rest.service,

@@ -2,7 +2,7 @@
 
 Fan-out never awaits a slow client: it appends here and moves on. The outbox is bounded in bytes.
 Over ``max_bytes`` it is *stalled*; if it stays stalled for ``stall_seconds`` (the client stopped
-reading) or ever exceeds ``hard_factor × max_bytes``, the connection is cut with a reason — the
+reading) or ever exceeds ``hard_factor x max_bytes``, the connection is cut with a reason — the
 client reconnects and catches up from its last position instead of the server growing memory.
 """
 

@@ -158,7 +158,7 @@ class RealtimeService:
                     "opened_at": c.opened_at,
                 }
                 for c in hub.connections
-            ],  # fmt: skip
+            ],
             "channels": channels,
             "presence": self.presence.count(),
             "events_by_table": dict(hub.table_counts),

@@ -1,4 +1,4 @@
-"""Stages 2–3 for reads: plan the root query, run it, embed related rows, shape the output.
+"""Stages 2-3 for reads: plan the root query, run it, embed related rows, shape the output.
 
 Embeds are loaded with one extra query per embed (``WHERE id IN (…)``), each under the target
 table's own read rule, so a private parent the caller may not see comes back as ``null`` — never
@@ -178,8 +178,14 @@ async def attach(ctx: ReadContext, table_name: str, rows: list[Row], items: tupl
                 row.setdefault(EMBEDS, {})[item.key] = children[:limit] if limit is not None else children
 
 
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(json_value(value))
+
+
 CASTS = {
-    "text": lambda v: v if isinstance(v, str) else str(json_value(v)).lower() if isinstance(v, bool) else str(json_value(v)),
+    "text": _as_text,
     "int": int, "integer": int, "int4": int, "int8": int, "bigint": int,
     "numeric": float, "float": float, "float8": float, "double precision": float, "real": float,
 }  # fmt: skip

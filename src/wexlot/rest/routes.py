@@ -129,7 +129,7 @@ async def rpc(request: Request) -> Response:
             "PGRST202",
             f"Could not find the function public.{name} without parameters in the schema cache",
             hint="This server exposes the CRM tables only; it has no RPC functions.",
-        )  # fmt: skip
+        )
     )
 
 

@@ -1,4 +1,4 @@
-"""Stages 2–3 for writes: POST (insert, bulk insert, upsert), PATCH and DELETE.
+"""Stages 2-3 for writes: POST (insert, bulk insert, upsert), PATCH and DELETE.
 
 Access follows PostgreSQL row-level security as PostgREST users know it: a table the caller may not
 write at all is ``42501``; rows it may not change are simply not affected (the write rule joins the
