@@ -217,7 +217,19 @@ def postgres_version(bindir: Path | None = None) -> str:
     return _version_of([str(bindir / "postgres"), "--version"], r"\(PostgreSQL\)\s+(\S+)")
 
 
-def machine_info(pocketbase: Path | None = None) -> dict[str, str]:
+def wexlot_revision() -> str:
+    """The commit the benchmarked code came from, and whether ``src/`` had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"], capture_output=True,
+                               text=True, timeout=30, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"{head} (plus uncommitted changes in src/)" if dirty else head
+
+
+def machine_info(pocketbase: Path | None = None, revision: str | None = None) -> dict[str, str]:
     """Facts to print next to the figures: CPU, cores, RAM, OS, Python and server versions."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -229,6 +241,7 @@ def machine_info(pocketbase: Path | None = None) -> dict[str, str]:
 
     load1, load5, _ = os.getloadavg()
     info = {
+        "WeXlot commit": revision or wexlot_revision(),
         "CPU": _cpu_model(),
         "Cores": str(os.cpu_count()),
         "RAM": f"{_ram_gib():.1f} GiB",

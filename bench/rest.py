@@ -68,6 +68,7 @@ from common import (
     text_table,
     today,
     update_results_section,
+    wexlot_revision,
 )
 
 from support.crm import OBJECT, Login, make_login
@@ -603,9 +604,9 @@ Setup:
   every request pays the staff lookup and the team-visibility predicate ({n_private} seeded contacts are another
   rep's private ones and are filtered out). SQLite in WAL mode; PostgreSQL is the test cluster (fsync and
   synchronous_commit off).
-- PocketBase: `pocketbase serve` with default settings (request logging on, as WeXlot's access log is), collections
-  `companies` and `contacts` with list/view/create rules `{AUTH_RULE}`, requests with a `users` auth token;
-  the same `(last_name, first_name)` and company indexes as WeXlot.
+- PocketBase: `pocketbase serve` with default settings (request log on, as WeXlot's access log is; rate
+  limiter off), collections `companies` and `contacts` with list/view/create rules `{AUTH_RULE}`,
+  requests with a `users` auth token; the same `(last_name, first_name)` and company indexes as WeXlot.
 - Operations: list = first page of {PAGE} contacts ordered by last name (PocketBase with `skipTotal=1`, as WeXlot
   does not count unless asked); get = one random seeded contact by id (WeXlot: `id=eq.` with the single-object
   Accept header); embedded select = the same page with `company:companies(name)` (PocketBase:
@@ -694,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join([".venv/bin/python", "bench/rest.py", *(sys.argv[1:] if argv is None else argv)])
     data = make_data(args.companies, args.contacts)
     pocketbase_binary = ensure_pocketbase(args.pocketbase_version) if "pocketbase" in args.systems else None
-    started, started_at = time.monotonic(), today()
+    started, started_at, revision = time.monotonic(), today(), wexlot_revision()  # the code as it was at start
     results: list[CaseResult] = []
     versions: dict[str, str] = {}
     with _runner() as runner:
@@ -711,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  (req/s, p50 / p99 ms)\n")
     print(text_table(DETAIL_HEADERS, detail_rows(results)))
     if not args.no_results:
-        info = machine_info(pocketbase_binary)
+        info = machine_info(pocketbase_binary, revision)
         n_private = sum(1 for c in data.contacts if c["private"])
         run = f"{started_at}, {time.monotonic() - started:.0f} s in all"
         body = results_markdown(results, args.systems, args, info, versions, command, n_private, run)

@@ -77,6 +77,20 @@ class Settings:
     realtime_stall_seconds: int = setting(
         10, "WEXLOT_REALTIME_STALL_SECONDS", "How long a realtime client may stay stalled before it is disconnected."
     )
+    realtime_max_channels: int = setting(
+        100, "WEXLOT_REALTIME_MAX_CHANNELS", "Most channels one realtime connection may join."
+    )
+    realtime_max_joins_per_second: int = setting(
+        100, "WEXLOT_REALTIME_MAX_JOINS_PER_SECOND", "Most channel joins per second on one connection."
+    )
+    realtime_max_events_per_second: int = setting(
+        100,
+        "WEXLOT_REALTIME_MAX_EVENTS_PER_SECOND",
+        "Most broadcast/presence messages per second from one connection (database changes are never limited).",
+    )
+    realtime_max_payload_bytes: int = setting(
+        3_000 * 1024, "WEXLOT_REALTIME_MAX_PAYLOAD_BYTES", "Largest broadcast or presence payload, in bytes."
+    )
     log_format: str = setting("text", "WEXLOT_LOG_FORMAT", "Server log format: text or json (one object per line).")
     node_id: str = setting("node1", "WEXLOT_NODE_ID", "Name of this server node (one replication slot per node).")
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from wexlot.config import ConfigError
+from wexlot.doctor import realtime
 from wexlot.doctor.runner import Check, CheckResult, Context, failed, first_line, passed, skipped
 from wexlot.storage import migrate
 
@@ -105,5 +106,12 @@ CHECKS: list[Check] = [
     Check(MIGRATIONS, migrations_current, requires=(DATABASE,)),
     Check(JWT_SECRET, jwt_secret),
     Check(WAL_LEVEL, wal_level, requires=(DATABASE,)),
+    # Realtime (wexlot.doctor.realtime): what broadcasts, whether it can be captured, and end to end.
+    Check(realtime.PUBLICATION_CHECK, realtime.publication_holds_all_tables, requires=(MIGRATIONS,)),
+    Check(realtime.REPLICA_IDENTITY, realtime.replica_identity_full, requires=(MIGRATIONS,)),
+    Check(realtime.REPLICATION_SLOT, realtime.replication_slot, requires=(DATABASE,)),
+    Check(realtime.SLOT_WAL_LIMIT, realtime.slot_wal_limit, requires=(DATABASE,)),
+    Check(realtime.CHANGE_LOG, realtime.change_log, requires=(MIGRATIONS,)),
+    Check(realtime.REALTIME_PROBE, realtime.realtime_probe, requires=(DATABASE,)),
 ]
-"""Every check ``wexlot doctor`` runs; the realtime checks append theirs (publication, slot, probe)."""
+"""Every check ``wexlot doctor`` runs, in order."""

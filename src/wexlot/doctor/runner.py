@@ -26,7 +26,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One line of the report. ``skipped`` results have ``ok`` True: they never fail the run alone."""
+    """One line of the report. ``skipped`` and ``warning`` results have ``ok`` True: they never fail the run.
+
+    A warning is a risk worth printing with its fix (e.g. nothing caps the WAL a replication slot keeps).
+    """
 
     name: str
     ok: bool
@@ -34,10 +37,11 @@ class CheckResult:
     fix: str = ""
     skipped: bool = False
     elapsed_ms: float = 0.0
+    warning: bool = False
 
     @property
     def status(self) -> str:
-        return "skip" if self.skipped else "pass" if self.ok else "fail"
+        return "skip" if self.skipped else "warn" if self.warning else "pass" if self.ok else "fail"
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "status": self.status, "elapsed_ms": round(self.elapsed_ms, 1)}
@@ -55,17 +59,26 @@ def skipped(detail: str) -> CheckResult:
     return CheckResult(name="", ok=True, detail=detail, skipped=True)
 
 
+def warned(detail: str, fix: str) -> CheckResult:
+    return CheckResult(name="", ok=True, detail=detail, fix=fix, warning=True)
+
+
 @dataclass
 class Context:
-    """What checks share: the settings and one lazily opened engine (with a connect timeout)."""
+    """What checks share: the settings, one lazily opened engine (with a connect timeout), the server URL."""
 
     settings: Settings
     results: dict[str, CheckResult] = field(default_factory=dict)
     _engine: Engine | None = None
+    server_url: str = ""  # a running server's URL (``--url``); default the settings' public URL
 
     @property
     def url(self) -> str:
         return self.settings.db_url
+
+    @property
+    def base_url(self) -> str:
+        return (self.server_url or self.settings.base_url).rstrip("/")
 
     @property
     def dialect(self) -> str:
@@ -92,8 +105,8 @@ class Check:
     requires: tuple[str, ...] = ()
 
 
-def run_checks(settings: Settings, checks: Iterable[Check]) -> list[CheckResult]:
-    ctx = Context(settings)
+def run_checks(settings: Settings, checks: Iterable[Check], server_url: str | None = None) -> list[CheckResult]:
+    ctx = Context(settings, server_url=server_url or "")
     try:
         for check in checks:
             ctx.results[check.name] = _run_one(ctx, check)

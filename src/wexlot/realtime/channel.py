@@ -35,7 +35,8 @@ class ChannelHandler:
         self.hub = runtime.realtime.hub
         self.presence: Presence = runtime.realtime.presence
 
-    async def handle(self, frame: protocol.Frame) -> None:
+    async def handle(self, frame: protocol.Frame, size: int = 0) -> None:
+        """Act on one decoded frame; ``size`` is its wire size (for the payload limit)."""
         if frame.topic == "phoenix":
             if frame.event == "heartbeat":
                 self.conn.send(protocol.reply(frame, "ok", {}))
@@ -54,10 +55,13 @@ class ChannelHandler:
             return
         if frame.event == "access_token":
             await self.refresh_token(channel, frame.payload)
-        elif frame.event == "broadcast":
-            self.runtime.realtime.broadcast_from(channel, frame)
-        elif frame.event == "presence":
-            self.presence.handle(channel, frame)
+        elif frame.event in ("broadcast", "presence"):
+            if not self.runtime.realtime.client_event_allowed(channel, frame, size):
+                return
+            if frame.event == "broadcast":
+                self.runtime.realtime.broadcast_from(channel, frame)
+            else:
+                self.presence.handle(channel, frame)
         # Unknown events on a joined channel are ignored, as the real server does.
 
     # --- join / leave ----------------------------------------------------------------------------
@@ -121,7 +125,6 @@ class ChannelHandler:
         )
         self.conn.channels[frame.topic] = channel
         self.hub.add_channel(channel)
-        self.presence.add(channel)
         echo = [{**b.echo, "id": b.id} for b in bindings]
         self.conn.send(protocol.reply(frame, "ok", {"postgres_changes": echo, "position": self.hub.position}))
         log.info(
@@ -141,7 +144,6 @@ class ChannelHandler:
 
     def leave(self, channel: Channel, quiet: bool = False) -> None:
         self.hub.remove_channel(channel)
-        self.presence.remove(channel)
         self.conn.channels.pop(channel.topic, None)
         if not quiet:
             log.info("left %s on connection %s", channel.topic, self.conn.id)

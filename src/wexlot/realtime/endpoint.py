@@ -120,7 +120,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, handler: ChannelHandler) -
             log.info("connection %s sent a malformed frame: %s", conn.id, exc)
             continue
         try:
-            await handler.handle(frame)
+            await handler.handle(frame, len(data))
         except Exception:
             log.exception("error handling %s on %s (connection %s)", frame.event, frame.topic, conn.id)
             if frame.ref is not None:

@@ -76,6 +76,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self._by_table: dict[str, set[Channel]] = defaultdict(set)
         self.by_topic: dict[str, set[Channel]] = defaultdict(set)
+        self.presence: Any = None  # set by the service; notified when a channel goes away
         self.position = 0
         self.table_counts: Counter[str] = Counter()
         self.deliveries = 0
@@ -89,6 +90,9 @@ class Hub:
         self.by_topic[channel.topic].add(channel)
 
     def remove_channel(self, channel: Channel) -> None:
+        """Unregister a channel however it ends (leave, close, socket gone); its presence goes too."""
+        if self.presence is not None:
+            self.presence.remove(channel)
         for table in channel.tables:
             self._by_table[table].discard(channel)
         members = self.by_topic.get(channel.topic)

@@ -20,9 +20,6 @@ class Presence:
         self.hub = hub
         self._metas: dict[str, dict[Channel, tuple[str, dict[str, Any]]]] = defaultdict(dict)
 
-    def add(self, channel: Channel) -> None:
-        """Nothing to do until the channel tracks; membership for diffs comes from the hub's topics."""
-
     def state(self, topic: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, meta in self._metas.get(topic, {}).values():

@@ -45,7 +45,14 @@ class RealtimeService:
         self.db = db
         self.hub = Hub(db)
         self.presence = Presence(self.hub)
-        self.limits = Limits(max_connections=settings.realtime_max_connections)
+        self.hub.presence = self.presence
+        self.limits = Limits(
+            max_connections=settings.realtime_max_connections,
+            max_channels_per_connection=settings.realtime_max_channels,
+            max_joins_per_second=settings.realtime_max_joins_per_second,
+            max_events_per_second=settings.realtime_max_events_per_second,
+            max_payload_bytes=settings.realtime_max_payload_bytes,
+        )
         self.source = source if source is not None else make_source(settings, db)
         self.outbox_bytes = settings.realtime_outbox_bytes
         self.stall_seconds = float(settings.realtime_stall_seconds)
@@ -89,11 +96,23 @@ class RealtimeService:
 
     # --- broadcast ------------------------------------------------------------------------------
 
+    def client_event_allowed(self, channel: Channel, frame: protocol.Frame, size: int) -> bool:
+        """Rate and size limits for what a client sends (broadcast, presence); only the offender is hit."""
+        if not self.limits.on_client_event(channel.conn):
+            log.info("connection %s over the message rate on %s", channel.conn.id, channel.topic)
+            self.hub.close_channel(channel, "Too many messages per second")
+            return False
+        if size > self.limits.max_payload_bytes:
+            log.info("connection %s sent %d bytes on %s: over the payload limit", channel.conn.id, size, channel.topic)
+            if frame.event == "presence":
+                self.hub.close_channel(channel, "Track message size exceeded")
+            elif channel.broadcast_ack:
+                channel.conn.send(protocol.reply(frame, "error", {"error": "payload_size_exceeded"}))
+            return False
+        return True
+
     def broadcast_from(self, channel: Channel, frame: protocol.Frame) -> None:
         payload = frame.payload if isinstance(frame.payload, dict) else {}
-        if not self.limits.on_client_event(channel.conn):
-            self.hub.close_channel(channel, "Too many messages per second")
-            return
         self.broadcast(channel.topic, payload, sender=channel, private=channel.private)
         if channel.broadcast_ack:
             channel.conn.send(protocol.reply(frame, "ok", {}))
@@ -195,4 +214,3 @@ class RealtimeService:
                 for channel in list(conn.channels.values()):
                     if channel.expires_at is not None and channel.expires_at <= now:
                         self.hub.close_channel(channel, expiry_message(channel.expires_at))
-                        self.presence.remove(channel)
