@@ -29,6 +29,7 @@ import httpx
 import jwt
 import pytest
 import websockets
+
 from support.live_server import LiveServer, keys
 from support.pg_cluster import free_port
 
@@ -118,7 +119,9 @@ def render(text: str, *, https_port: int, http_port: int, upstream_port: int, ce
 def main_config(prefix: Path, site: Path) -> str:
     """The nginx.conf around the site file: foreground, and every path inside ``prefix``."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers then can read the 0700 temp dirs
-    temp = "\n".join(f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     return f"""{user}daemon off;
 worker_processes 1;
 pid {prefix / "nginx.pid"};
@@ -241,7 +244,7 @@ def session_ip(stack: Stack, access_token: str) -> str | None:
     table = auth_tables("sqlite").sessions.name
     conn = sqlite3.connect(stack.server.data_dir / "wexlot.db")
     try:
-        row = conn.execute(f"SELECT ip FROM {table} WHERE id = ?", (session_id,)).fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT ip FROM {table} WHERE id = ?", (session_id,)).fetchone()
     finally:
         conn.close()
     assert row is not None, f"no session {session_id}"
@@ -281,8 +284,8 @@ def test_server_sees_the_client_address_and_https(stack: Stack) -> None:
     # Through nginx (a trusted proxy): the client's own address, never what the client claimed.
     with client(stack, CLIENT_ADDRESS) as http:
         token = sign_in(http, stack, headers={"X-Forwarded-For": SPOOFED})
-        users = http.get("/auth/v1/admin/users", params={"per_page": "1"}, headers={"apikey": stack.service_key,
-                                                                                   "Authorization": f"Bearer {stack.service_key}"})  # fmt: skip
+        service = {"apikey": stack.service_key, "Authorization": f"Bearer {stack.service_key}"}
+        users = http.get("/auth/v1/admin/users", params={"per_page": "1"}, headers=service)
     assert session_ip(stack, token) == CLIENT_ADDRESS
     # X-Forwarded-Proto and Host reach the server: the links it builds are the public https ones.
     assert users.status_code == 200, users.text
@@ -353,8 +356,10 @@ async def test_websocket_join_and_change_over_wss(stack: Stack, path: str) -> No
         new_id = created.json()[0]["id"]
         change = await _frame(
             ws,
-            lambda f: f.get("event") == "postgres_changes"
-            and f["payload"].get("data", {}).get("record", {}).get("id") == new_id,
+            lambda f: (
+                f.get("event") == "postgres_changes"
+                and f["payload"].get("data", {}).get("record", {}).get("id") == new_id
+            ),
             f"INSERT of contact {new_id}",
         )
         assert change["payload"]["data"]["type"] == "INSERT"

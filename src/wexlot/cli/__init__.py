@@ -9,6 +9,7 @@ from wexlot.cli.demo import demo
 from wexlot.cli.doctor import doctor
 from wexlot.cli.keys import keys
 from wexlot.cli.migrate import migrate_cmd
+from wexlot.cli.realtime import realtime
 from wexlot.cli.serve import serve
 from wexlot.cli.user import user
 
@@ -25,6 +26,7 @@ cli.add_command(keys)
 cli.add_command(demo)
 cli.add_command(doctor)
 cli.add_command(user)
+cli.add_command(realtime)
 
 
 def main() -> None:

@@ -225,6 +225,11 @@ def realtime_probe(ctx: Context) -> CheckResult:
         key = server.service_key(ctx.settings)
     except server.ServerError as exc:
         return failed(str(exc), "see the jwt-secret check")
+    if not _platforms_published(ctx):
+        return failed(
+            "cannot probe: the probe's write goes to platforms, which is not published",
+            "run `wexlot realtime enable platforms`",
+        )
     try:
         result = server.run_probe(url, key)
     except server.ServerError as exc:
@@ -233,7 +238,7 @@ def realtime_probe(ctx: Context) -> CheckResult:
                 f"server not reachable at {url} ({_reason(exc)})",
                 "start it with `wexlot serve` (or point --url / WEXLOT_PUBLIC_URL at the running server)",
             )
-        return failed(str(exc), _probe_fix(ctx, exc))
+        return failed(str(exc), _probe_fix(exc))
     return passed(
         f"INSERT on platforms received {result.latency_ms:.0f} ms after the write "
         f"(REST round trip {result.write_ms:.0f} ms) from {url}; probe row deleted"
@@ -245,17 +250,18 @@ def _reason(exc: server.ServerError) -> str:
     return message[message.rfind("(") + 1 : -1] if message.endswith(")") and "(" in message else message
 
 
-def _probe_fix(ctx: Context, exc: server.ServerError) -> str:
+def _platforms_published(ctx: Context) -> bool:
+    """Whether the probe's table broadcasts (True when the database cannot tell: the probe will say)."""
+    try:
+        with ctx.engine().connect() as conn:
+            return "platforms" in publication.published_tables_sync(conn, ctx.dialect)
+    except Exception:
+        return True
+
+
+def _probe_fix(exc: server.ServerError) -> str:
     if exc.status == 401:
         return "run doctor with the running server's --data-dir (or WEXLOT_JWT_SECRET), so the keys match"
-    if "no INSERT event" in str(exc):
-        try:
-            with ctx.engine().connect() as conn:
-                published = publication.published_tables_sync(conn, ctx.dialect)
-        except Exception:
-            published = ["platforms"]
-        if "platforms" not in published:
-            return "the probe writes to platforms, which is not published: run `wexlot realtime enable platforms`"
     return "check the server's log; `wexlot realtime status` shows its capture position and last error"
 
 

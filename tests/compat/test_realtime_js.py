@@ -1,0 +1,412 @@
+"""Realtime with the unmodified npm ``@supabase/supabase-js`` (tests/compat/node/realtime*.test.mjs) against ``wexlot serve``.
+
+The node:test files do the client side. This module gives them what only the test side can do,
+through a small JSON control server on 127.0.0.1 (``WEXLOT_RT_CONTROL``):
+
+* ``POST /outside`` — a write that bypasses the server: psycopg2 on PostgreSQL, the ``sqlite3``
+  module (``PRAGMA foreign_keys=ON``) on the SQLite file;
+* ``POST /scenario/start`` … ``GET /scenario/result`` — the reconnect scenario's writer: ~50 changes
+  to tagged contacts through REST (as rep A and as service_role) and directly in the database, which
+  cuts the client's TCP connection mid-stream (``tests/support/tcp_proxy.py``), keeps writing while
+  the proxy refuses connections, then lets the client back in and writes on while it catches up;
+* ``GET /scenario/truth`` — the contacts rep B may read, from a service-key REST read;
+* ``POST /report`` — the client's counters (applied / stale / duplicate events), checked here too.
+
+Without ``WEXLOT_RT_CONTROL`` (e.g. when ``test_supabase_js.py`` runs every ``*.test.mjs``) the
+realtime files register no tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import psycopg2
+import pytest
+
+from support.tcp_proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from conftest import CompatServer  # tests/compat/conftest.py; annotations only
+
+pytestmark = [pytest.mark.compat, pytest.mark.timeout(180)]
+
+NODE_DIR = Path(__file__).parent / "node"
+NODE_FILES = ("realtime-changes.test.mjs", "realtime-access.test.mjs", "realtime-reconnect.test.mjs")
+NODE_TIMEOUT = 150.0  # seconds for one node file
+TEST_TIMEOUT_MS = 90_000  # per node test
+HTTP_TIMEOUT = 15.0
+
+
+# --- helpers shared by the control server ------------------------------------------------------------
+
+
+class OutsideDb:
+    """Writes that do not go through the server: ``psql`` / the ``sqlite3`` shell, as an operator would."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
+        with self._lock:
+            if self.url.startswith("sqlite"):
+                conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=15)
+                try:
+                    conn.execute("PRAGMA foreign_keys=ON")
+                    cur = conn.execute(sql.replace("%s", "?"), tuple(params))
+                    conn.commit()
+                    return cur.rowcount
+                finally:
+                    conn.close()
+            conn = psycopg2.connect(self.url, connect_timeout=10)
+            try:
+                with conn, conn.cursor() as cur:
+                    cur.execute(sql, tuple(params))
+                    return cur.rowcount
+            finally:
+                conn.close()
+
+
+def password_session(server: CompatServer, who: str) -> dict[str, Any]:
+    login = server.users[who]
+    r = httpx.post(
+        f"{server.url}/auth/v1/token?grant_type=password",
+        json={"email": login.email, "password": login.password},
+        headers={"apikey": server.anon_key},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.status_code == 200, r.text
+    session: dict[str, Any] = r.json()
+    return session
+
+
+def staff_id(server: CompatServer, who: str) -> str:
+    r = httpx.get(
+        f"{server.url}/rest/v1/staff?select=id&email=eq.{server.users[who].email}",
+        headers={"apikey": server.service_key, "Authorization": f"Bearer {server.service_key}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()[0]["id"])
+
+
+# --- the reconnect scenario's writer -------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    owner: str | None  # "A" (rep A) or None (written from outside / by service_role)
+    visibility: str
+
+
+@dataclass
+class ContactWriter:
+    """~50 changes to contacts tagged ``last_name = tag``, with a connection cut in the middle.
+
+    Ops 0-9 race with the client's subscribe + snapshot; then the writer waits for the client to say
+    it is live, writes 5 more, pauses the proxy and cuts every connection, writes 20 while new
+    connections are refused (at least ``min_outage`` seconds), resumes the proxy and writes 15 more
+    while the client reconnects, rejoins and catches up.
+    """
+
+    server: CompatServer
+    db: OutsideDb
+    proxy: TcpProxy
+    tag: str
+    rep_a_token: str
+    min_outage: float = 2.2
+    ready: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    log: list[str] = field(default_factory=list)
+    error: str | None = None
+    cut_connections: int = 0
+    outage_seconds: float = 0.0
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name=f"writer-{self.tag}", daemon=True).start()
+
+    def _run(self) -> None:
+        rng = random.Random(self.tag)
+        try:
+            with httpx.Client(base_url=self.server.url, timeout=HTTP_TIMEOUT) as http:
+                self.http = http
+                for i in range(10):
+                    self._op(i, rng, inserts_only=i < 6)
+                    time.sleep(0.04)
+                if not self.ready.wait(30):
+                    raise RuntimeError("the client never reported that it is live")
+                for i in range(10, 15):
+                    self._op(i, rng)
+                    time.sleep(0.04)
+                self.proxy.pause()
+                self.cut_connections = self.proxy.cut()
+                cut_at = time.monotonic()
+                self.log.append(f"cut {self.cut_connections} connections")
+                for i in range(15, 35):
+                    self._op(i, rng)
+                    time.sleep(0.08)
+                time.sleep(max(0.0, self.min_outage - (time.monotonic() - cut_at)))
+                self.proxy.resume()
+                self.outage_seconds = time.monotonic() - cut_at
+                self.log.append(f"resumed after {self.outage_seconds:.2f}s")
+                for i in range(35, 50):
+                    self._op(i, rng)
+                    time.sleep(0.1)
+        except Exception as exc:  # reported through /scenario/result
+            self.error = f"{exc.__class__.__name__}: {exc}"
+        finally:
+            self.done.set()
+
+    # One operation: an insert, update, visibility toggle or delete, through REST or from outside.
+    def _op(self, i: int, rng: random.Random, inserts_only: bool = False) -> None:
+        alive = sorted(self.rows)
+        mine = [k for k in alive if self.rows[k].owner == "A"]
+        kinds = ["insert_a", "insert_a_private", "insert_outside"]
+        if not inserts_only and alive:
+            kinds += ["update_outside", "update_service", "toggle_outside", "delete_outside"]
+            if mine:
+                kinds += ["update_a", "update_a", "toggle_a", "delete_a"]
+        if len(alive) < 4:
+            kinds = kinds[:3]
+        kind = rng.choice(kinds)
+        if kind.startswith("insert"):
+            new_id = str(uuid.uuid4())
+            if kind == "insert_outside":
+                self.db.execute(
+                    "INSERT INTO contacts (id, first_name, last_name) VALUES (%s, %s, %s)", (new_id, f"op{i}", self.tag)
+                )
+                self.rows[new_id] = Row(None, "team")
+            else:
+                visibility = "private" if kind == "insert_a_private" else "team"
+                self._rest("POST", "contacts", {"id": new_id, "first_name": f"op{i}", "last_name": self.tag,
+                                                "visibility": visibility})  # fmt: skip
+                self.rows[new_id] = Row("A", visibility)
+            self.log.append(f"{i} {kind} {new_id[:8]}")
+            return
+        target = rng.choice(mine if kind.endswith("_a") else alive)
+        row = self.rows[target]
+        flipped = "private" if row.visibility == "team" else "team"
+        if kind == "update_a":
+            self._rest("PATCH", f"contacts?id=eq.{target}", {"first_name": f"op{i}"})
+        elif kind == "update_service":
+            self._rest("PATCH", f"contacts?id=eq.{target}", {"notes": f"op{i}"}, service=True)
+        elif kind == "update_outside":
+            self.db.execute("UPDATE contacts SET first_name = %s WHERE id = %s", (f"op{i}", target))
+        elif kind == "toggle_a":
+            self._rest("PATCH", f"contacts?id=eq.{target}", {"visibility": flipped})
+            row.visibility = flipped
+        elif kind == "toggle_outside":
+            self.db.execute("UPDATE contacts SET visibility = %s WHERE id = %s", (flipped, target))
+            row.visibility = flipped
+        elif kind == "delete_a":
+            self._rest("DELETE", f"contacts?id=eq.{target}")
+            del self.rows[target]
+        else:
+            self.db.execute("DELETE FROM contacts WHERE id = %s", (target,))
+            del self.rows[target]
+        self.log.append(f"{i} {kind} {target[:8]}")
+
+    def _rest(self, method: str, path: str, body: Any = None, service: bool = False) -> None:
+        token = self.server.service_key if service else self.rep_a_token
+        apikey = self.server.service_key if service else self.server.anon_key
+        r = self.http.request(method, f"/rest/v1/{path}", json=body,
+                              headers={"apikey": apikey, "Authorization": f"Bearer {token}",
+                                       "Prefer": "return=minimal"})  # fmt: skip
+        if r.status_code >= 300:
+            raise RuntimeError(f"{method} {path} -> {r.status_code} {r.text}")
+
+
+def visible_contacts(server: CompatServer, tag: str, viewer_staff_id: str) -> list[dict[str, Any]]:
+    """Contacts tagged ``tag`` that ``viewer`` (a rep) may read, by a service-key REST read: [{id, version}]."""
+    r = httpx.get(
+        f"{server.url}/rest/v1/contacts?select=id,version,visibility,owner_id&last_name=eq.{tag}&order=id",
+        headers={"apikey": server.service_key, "Authorization": f"Bearer {server.service_key}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.status_code == 200, r.text
+    return [
+        {"id": row["id"], "version": row["version"]}
+        for row in r.json()
+        if row["visibility"] == "team" or row["owner_id"] == viewer_staff_id
+    ]
+
+
+# --- the control server --------------------------------------------------------------------------------
+
+
+class Control:
+    def __init__(self, server: CompatServer, database_url: str) -> None:
+        self.server = server
+        self.db = OutsideDb(database_url)
+        self.proxy: TcpProxy | None = None
+        self.writer: ContactWriter | None = None
+        self.reports: list[dict[str, Any]] = []
+        self._rep_a_token: str | None = None
+        self._rep_b_staff: str | None = None
+        control = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+                self._dispatch(None)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                self._dispatch(json.loads(self.rfile.read(length) or b"null"))
+
+            def _dispatch(self, body: Any) -> None:
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                try:
+                    status, answer = 200, control.handle(url.path, query, body)
+                except Exception as exc:
+                    status, answer = 500, {"error": f"{exc.__class__.__name__}: {exc}"}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="rt-control", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(10)
+
+    @property
+    def rep_b_staff(self) -> str:
+        if self._rep_b_staff is None:
+            self._rep_b_staff = staff_id(self.server, "rep_b")
+        return self._rep_b_staff
+
+    def handle(self, path: str, query: dict[str, str], body: Any) -> Any:
+        routes: dict[str, Callable[[], Any]] = {
+            "/outside": lambda: {"rowcount": self.db.execute(body["sql"], body.get("params") or [])},
+            "/scenario/start": lambda: self._start(body["tag"]),
+            "/scenario/ready": self._ready,
+            "/scenario/result": self._result,
+            "/scenario/truth": lambda: visible_contacts(self.server, query["tag"], self.rep_b_staff),
+            "/report": lambda: self.reports.append(body) or {"ok": True},
+        }
+        if path not in routes:
+            raise KeyError(f"no control route {path}")
+        return routes[path]()
+
+    def _start(self, tag: str) -> dict[str, Any]:
+        if self.proxy is None:
+            raise RuntimeError("no proxy for this test")
+        if self._rep_a_token is None:
+            self._rep_a_token = password_session(self.server, "rep_a")["access_token"]
+        self.writer = ContactWriter(self.server, self.db, self.proxy, tag, self._rep_a_token)
+        self.writer.start()
+        return {"ok": True, "rep_b": self.rep_b_staff}
+
+    def _ready(self) -> dict[str, Any]:
+        assert self.writer is not None
+        self.writer.ready.set()
+        return {"ok": True}
+
+    def _result(self) -> dict[str, Any]:
+        writer = self.writer
+        assert writer is not None
+        finished = writer.done.wait(60)
+        return {
+            "finished": finished,
+            "error": writer.error,
+            "cut_connections": writer.cut_connections,
+            "outage_seconds": round(writer.outage_seconds, 2),
+            "ops": len([line for line in writer.log if line[:1].isdigit()]),
+            "log": writer.log,
+        }
+
+
+@pytest.fixture(scope="module")
+def control(compat_server: CompatServer, database_url: str) -> Iterator[Control]:
+    ctl = Control(compat_server, database_url)
+    yield ctl
+    ctl.close()
+
+
+# --- the tests -------------------------------------------------------------------------------------------
+
+
+def run_node(server: CompatServer, control: Control, node_file: str, extra_env: dict[str, str]) -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (scripts/test installs nodejs and npm)")
+    if not (NODE_DIR / "node_modules" / "@supabase" / "supabase-js").is_dir():
+        pytest.fail(f"node packages missing: run `npm ci` in {NODE_DIR} (scripts/test does)")
+    cmd = [node, "--test", "--test-reporter=spec", f"--test-timeout={TEST_TIMEOUT_MS}", node_file]
+    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", **server.node_env(),
+           "WEXLOT_RT_CONTROL": control.url, **extra_env}  # fmt: skip
+    try:
+        result = subprocess.run(
+            cmd, cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=NODE_TIMEOUT,
+            stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        pytest.fail(f"{node_file} timed out after {NODE_TIMEOUT}s on {server.backend}\n{out}")
+    if result.returncode != 0:
+        pytest.fail(
+            f"{node_file} failed on {server.backend} (node exit {result.returncode})\n"
+            f"--- node stdout ---\n{result.stdout}\n--- node stderr ---\n{result.stderr}",
+            pytrace=False,
+        )
+    sys.stdout.write(result.stdout)  # shown with -rP / -s
+    summary = dict(re.findall(r"^\u2139 (tests|pass|fail|skipped|todo|cancelled) (\d+)$", result.stdout, re.MULTILINE))
+    assert int(summary.get("tests", 0)) >= 2, f"too few node tests ran in {node_file}: {summary}\n{result.stdout}"
+    assert summary.get("pass") == summary.get("tests"), f"not every node test passed: {summary}\n{result.stdout}"
+    return result.stdout
+
+
+@pytest.mark.parametrize("node_file", NODE_FILES[:2])
+def test_realtime_supabase_js(compat_server: CompatServer, control: Control, node_file: str) -> None:
+    run_node(compat_server, control, node_file, {})
+
+
+def test_realtime_supabase_js_reconnect_catch_up(compat_server: CompatServer, control: Control) -> None:
+    """Snapshot + live stream + catch-up after a cut connection: the client's rows equal the database's."""
+    port = int(compat_server.url.rsplit(":", 1)[1])
+    control.reports.clear()
+    with TcpProxy("127.0.0.1", port, lifetime=150) as proxy:
+        control.proxy = proxy
+        try:
+            run_node(compat_server, control, "realtime-reconnect.test.mjs", {"WEXLOT_PROXY_URL": proxy.url})
+        finally:
+            control.proxy = None
+    assert control.writer is not None and control.writer.error is None, control.writer and control.writer.error
+    (report,) = [r for r in control.reports if r.get("scenario") == "reconnect"]
+    sys.stdout.write(f"reconnect report ({compat_server.backend}): {json.dumps(report, sort_keys=True)}\n")
+    assert control.writer.cut_connections >= 1 and proxy.cuts >= 1
+    assert report["final_equal"] is True
+    assert report["subscribed"] >= 2, report  # the first join and at least one re-join after the cut
+    assert report["applied"]["catchup"] > 0, f"nothing came only through catch-up: {report}"
+    assert report["duplicates"]["live_live"] == 0 and report["duplicates"]["catchup_catchup"] == 0, report
+    assert report["forbidden"] == 0, report
