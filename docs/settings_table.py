@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     wanted = render(current)
     if "--check" in argv:
         if current != wanted:
-            sys.stderr.write(f"{README.name}: settings table out of date; run .venv/bin/python docs/settings_table.py\n")
+            sys.stderr.write(f"{README.name}: settings table out of date; run docs/settings_table.py\n")
             return 1
         return 0
     if current != wanted:

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import ssl
 import subprocess
@@ -137,6 +136,10 @@ http {{
 """
 
 
+class NginxError(AssertionError):
+    """nginx did not come up; the message carries its logs."""
+
+
 class Nginx:
     """nginx in the foreground (``daemon off``), stopped by its PID."""
 
@@ -152,7 +155,7 @@ class Nginx:
             [binary, "-t", "-p", str(self.prefix), "-c", str(self.conf)], capture_output=True, text=True, timeout=30
         )
         assert check.returncode == 0, f"nginx -t rejected the config:\n{check.stderr}"
-        with (self.prefix / "stdout.log").open("wb") as out, (self.prefix / "stderr.log").open("wb") as err:
+        with (self.prefix / "stdout.log").open("ab") as out, (self.prefix / "stderr.log").open("ab") as err:
             self.process = subprocess.Popen(
                 [binary, "-p", str(self.prefix), "-c", str(self.conf)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -160,11 +163,15 @@ class Nginx:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"nginx exited with {self.process.returncode}\n{self.logs()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
-                return
+                code, self.process = self.process.returncode, None
+                raise NginxError(f"nginx exited with {code}\n{self.logs()}")
+            # nginx writes its pid file once it has bound every listening socket.
+            with contextlib.suppress(OSError, ValueError):
+                if int((self.prefix / "nginx.pid").read_text()) == self.process.pid:
+                    return
             time.sleep(0.05)
-        raise AssertionError(f"nginx did not listen on {self.https_port} within {TIMEOUT}s\n{self.logs()}")
+        self.stop()
+        raise NginxError(f"nginx did not listen on {self.https_port} within {TIMEOUT}s\n{self.logs()}")
 
     def stop(self) -> None:
         """SIGQUIT (graceful), then SIGTERM, then SIGKILL, each with a bounded wait."""
@@ -187,33 +194,52 @@ class Nginx:
         return "\n".join(parts)
 
 
+def start_nginx(prefix: Path, upstream_port: int, https_port: int, attempts: int = 3) -> tuple[Nginx, int, int]:
+    """nginx with deploy/nginx.conf in front of ``upstream_port``; returns it and its HTTPS and HTTP ports."""
+    cert, key = self_signed_cert(prefix)
+    site = prefix / "wexlot.conf"
+    for attempt in range(1, attempts + 1):
+        http_port = free_port()
+        text = render(
+            CONFIG.read_text(),
+            https_port=https_port,
+            http_port=http_port,
+            upstream_port=upstream_port,
+            cert=cert,
+            key=key,
+        )
+        site.write_text(text)
+        nginx = Nginx(prefix, https_port)
+        nginx.conf.write_text(main_config(prefix, site))
+        try:
+            nginx.start()
+            return nginx, https_port, http_port
+        except NginxError:
+            # A port may have been taken between free_port() and nginx's bind().
+            if attempt == attempts or "address already in use" not in nginx.logs().lower():
+                raise
+            https_port = free_port()
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("proxy-server")
     database_url = f"sqlite:///{data_dir / 'wexlot.db'}"
-    prefix = tmp_path_factory.mktemp("nginx")
-    https_port, http_port = free_port(), free_port()
-    public_url = f"https://127.0.0.1:{https_port}"
-    env = {"WEXLOT_TRUSTED_PROXIES": "127.0.0.1", "WEXLOT_PUBLIC_URL": public_url}
+    https_port = free_port()
+    # As the README runs it behind nginx (the public URL is only stale if nginx had to retry a port).
+    env = {"WEXLOT_TRUSTED_PROXIES": "127.0.0.1", "WEXLOT_PUBLIC_URL": f"https://127.0.0.1:{https_port}"}
     with LiveServer(data_dir, database_url, extra_args=["--demo"], env=env, startup_timeout=60) as server:
-        cert, key = self_signed_cert(prefix)
-        site = prefix / "wexlot.conf"
-        site.write_text(
-            render(
-                CONFIG.read_text(),
-                https_port=https_port,
-                http_port=http_port,
-                upstream_port=server.port,
-                cert=cert,
-                key=key,
-            )
-        )
-        nginx = Nginx(prefix, https_port)
-        nginx.conf.write_text(main_config(prefix, site))
-        nginx.start()
+        nginx, https_port, http_port = start_nginx(tmp_path_factory.mktemp("nginx"), server.port, https_port)
         try:
             api = keys(data_dir, database_url)
-            yield Stack(server, public_url, f"http://127.0.0.1:{http_port}", api["anon_key"], api["service_role_key"])
+            yield Stack(
+                server,
+                f"https://127.0.0.1:{https_port}",
+                f"http://127.0.0.1:{http_port}",
+                api["anon_key"],
+                api["service_role_key"],
+            )
         finally:
             nginx.stop()
 

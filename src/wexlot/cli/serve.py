@@ -40,4 +40,8 @@ def serve(data_dir: str | None, database_url: str | None, host: str | None, port
         limit_concurrency=None,
         backlog=4096,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown; nothing to report
+        pass
