@@ -329,3 +329,14 @@ async def test_a_client_that_stops_reading_is_cut_off_alone(env: Env, team: dict
         await asyncio.sleep(0.1)
     assert "stopped reading" in env.server.logs() or "cut: outbox" in env.server.logs()
     await stuck.close()
+
+
+async def test_oversized_rows_are_reported_like_the_real_server(env: Env, team: dict[str, Login]) -> None:
+    async with env.client() as ws:
+        await ws.join("realtime:contacts", {"postgres_changes": [pg_binding("contacts", "INSERT")]}, team["b"].token)
+        env.rest("POST", "contacts", team["a"].token, {"first_name": "Huge", "notes": secrets.token_hex(600_000)},
+                 Prefer="return=minimal")  # fmt: skip
+        msg = await ws.changes("realtime:contacts", first_name="Huge", timeout=15)
+        data = msg["data"]
+        assert data["errors"] == ["Error 413: Payload Too Large"]
+        assert "notes" not in data["record"] and data["record"]["first_name"] == "Huge" and data["record"]["id"]

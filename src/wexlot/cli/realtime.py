@@ -38,6 +38,7 @@ from wexlot.storage import migrate
 from wexlot.storage.engine import dialect_of, sync_engine
 
 CONNECT_TIMEOUT_SECONDS = 5
+MAX_LISTED = 50  # connections / channels listed one per line; --json has them all
 LOCK_TIMEOUT = "10s"  # ALTER PUBLICATION / ALTER TABLE wait at most this long for a lock
 
 
@@ -266,15 +267,17 @@ def _print_server(report: dict[str, Any]) -> None:
         since = f", up {format_age(dt.datetime.now(dt.UTC) - at)} (since {at:%Y-%m-%d %H:%M:%S} UTC)"
     click.echo(f"Server {answer['url']}{since}")
     click.echo(f"  connections: {live.get('connections', 0)}")
-    for conn in live.get("connection_details") or []:
+    details = live.get("connection_details") or []
+    for conn in details[:MAX_LISTED]:
         click.echo(
             f"    #{conn.get('id')} from {conn.get('remote') or '?'} (protocol {conn.get('vsn')}), "
             f"{conn.get('channels', 0)} channel(s), outbox {conn.get('outbox_frames', 0)} frames / "
             f"{format_bytes(int(conn.get('outbox_bytes') or 0))}"
         )
+    _more(len(details))
     channels = live.get("channels") or []
     click.echo(f"  channels: {len(channels)}")
-    for ch in channels:
+    for ch in channels[:MAX_LISTED]:
         flags = ", private" if ch.get("private") else ""
         click.echo(
             f"    {ch.get('topic')} on #{ch.get('connection')}: {ch.get('state')}{flags}, as {ch.get('principal')}, "
@@ -284,6 +287,7 @@ def _print_server(report: dict[str, Any]) -> None:
             flt = f" filter {b['filter']}" if b.get("filter") else ""
             table = f"{b.get('schema') or 'public'}.{b.get('table') or '*'}"
             click.echo(f"      postgres_changes {b.get('event') or '*'} on {table}{flt} (id {b.get('id')})")
+    _more(len(channels))
     click.echo(f"  presence: {live.get('presence', 0)} tracked")
     counts = live.get("events_by_table") or {}
     per_table = ", ".join(f"{t} {n}" for t, n in sorted(counts.items())) or "none yet"
@@ -310,6 +314,11 @@ def _print_server(report: dict[str, Any]) -> None:
         click.echo(f"  retention: {format_age(dt.timedelta(seconds=retention))} of history for catch-up")
     error = live.get("last_error") or extra.get("last_error")
     click.echo(f"  last error: {error or 'none'}")
+
+
+def _more(count: int) -> None:
+    if count > MAX_LISTED:
+        click.echo(f"    … and {count - MAX_LISTED} more (all of them with --json)")
 
 
 def _slot_line(slot: dict[str, Any]) -> str:

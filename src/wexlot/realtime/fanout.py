@@ -43,8 +43,23 @@ def timestamp_ms(change: Change) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
-def row_json(row: Mapping[str, Any]) -> str:
-    return json.dumps({k: json_value(v) for k, v in row.items()}, separators=(",", ":"), ensure_ascii=False)
+MAX_RECORD_BYTES = 1024 * 1024  # the real server's postgres_changes payload limit
+MAX_FIELD_BYTES = 64  # what it keeps of an oversized record: the fields up to this size
+TOO_LARGE = '["Error 413: Payload Too Large"]'
+
+
+def row_json(row: Mapping[str, Any]) -> tuple[str, bool]:
+    """The row as JSON, or — past 1 MiB — only its small fields (flagged, as the real server does)."""
+    values = {k: json_value(v) for k, v in row.items()}
+    text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    if len(text) <= MAX_RECORD_BYTES:
+        return text, False
+    small = {}
+    for key, value in values.items():
+        encoded = json.dumps(value, ensure_ascii=False)
+        if len(encoded.encode()) <= MAX_FIELD_BYTES:
+            small[key] = value
+    return json.dumps(small, separators=(",", ":"), ensure_ascii=False), True
 
 
 def event_data(change: Change, typ: str, key_only: bool = False) -> str:
@@ -53,13 +68,18 @@ def event_data(change: Change, typ: str, key_only: bool = False) -> str:
         f'"schema":"public","table":"{change.table}","commit_timestamp":"{timestamp_ms(change)}",'
         f'"type":"{typ}","columns":{COLUMNS_JSON[change.table]}'
     ]
+    too_large = False
     if typ != "DELETE" and change.record is not None:
-        parts.append(f'"record":{row_json(change.record)}')
+        text, cut = row_json(change.record)
+        parts.append(f'"record":{text}')
+        too_large |= cut
     if typ != "INSERT":
         old = change.old_record if change.old_record is not None else change.record
         assert old is not None
-        parts.append(f'"old_record":{row_json({"id": old["id"]} if key_only else old)}')
-    parts.append(f'"errors":null,"position":{change.position}')
+        text, cut = row_json({"id": old["id"]} if key_only else old)
+        parts.append(f'"old_record":{text}')
+        too_large |= cut
+    parts.append(f'"errors":{TOO_LARGE if too_large else "null"},"position":{change.position}')
     return "{" + ",".join(parts) + "}"
 
 
