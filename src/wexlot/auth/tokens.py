@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import jwt
@@ -38,11 +39,11 @@ class Tokens:
         claims = {"iss": "wexlot", "role": role, "iat": KEY_ISSUED_AT, "exp": KEY_ISSUED_AT + KEY_LIFETIME}
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
-    @property
+    @cached_property
     def anon_key(self) -> str:
         return self.api_key("anon")
 
-    @property
+    @cached_property
     def service_key(self) -> str:
         return self.api_key("service_role")
 

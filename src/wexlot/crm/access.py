@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Table, and_, exists, false, not_, or_, select, true
@@ -210,10 +211,13 @@ def may_write_table(principal: Principal, table: str) -> bool:
     return principal.is_admin if table in ADMIN_ONLY_WRITES else True
 
 
+# Built once per (principal, table): the expression is immutable and SQLAlchemy binds it anew each time.
+@lru_cache(maxsize=4096)
 def read_predicate(principal: Principal, table: str) -> ColumnElement[bool]:
     return read_rule(principal, table).sql(CRM_TABLES[table], principal)
 
 
+@lru_cache(maxsize=4096)
 def write_predicate(principal: Principal, table: str) -> ColumnElement[bool]:
     return write_rule(principal, table).sql(CRM_TABLES[table], principal)
 

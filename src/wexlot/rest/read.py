@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wexlot.crm.access import Principal, read_rule
+from wexlot.crm.access import Principal, read_predicate, read_rule
 from wexlot.crm.records import json_value
 from wexlot.crm.tables import CRM_TABLES
 from wexlot.errors import ApiError, parse_error, unknown_column
@@ -91,7 +91,7 @@ def _embed_names(embed: Embed) -> tuple[str, ...]:
 def root_where(ctx: ReadContext, table_name: str) -> ColumnElement[bool]:
     table = CRM_TABLES[table_name]
     parts = [
-        read_rule(ctx.principal, table_name).sql(table, ctx.principal),
+        read_predicate(ctx.principal, table_name),
         query.where(table, table_name, ctx.req.filters.get((), []), ctx.dialect),
     ]
     parts += _inner_conditions(ctx, table, table_name, ctx.req.select, ())
@@ -111,7 +111,7 @@ def _inner_conditions(
         join = target.c.id == parent.c[rel.column] if rel.many_to_one else target.c[rel.column] == parent.c.id
         conds = [
             join,
-            read_rule(ctx.principal, rel.target).sql(target, ctx.principal),  # type: ignore[arg-type]
+            read_rule(ctx.principal, rel.target).sql(target, ctx.principal),  # on the alias: not cacheable
             query.where(target, rel.target, _path_filters(ctx.req, sub_path, _embed_names(item)), ctx.dialect),
             *_inner_conditions(ctx, target, rel.target, item.select, sub_path),
         ]
@@ -155,7 +155,7 @@ async def attach(ctx: ReadContext, table_name: str, rows: list[Row], items: tupl
             key_col = target.c.id if rel.many_to_one else target.c[rel.column]
             stmt = select(target).where(
                 key_col.in_(sorted(fk_values)),
-                read_rule(ctx.principal, rel.target).sql(target, ctx.principal),
+                read_predicate(ctx.principal, rel.target),
                 query.where(target, rel.target, _path_filters(ctx.req, sub_path, names), ctx.dialect),
             )
             order = _path_value(ctx.req.order, sub_path, names) or []

@@ -17,7 +17,7 @@ from sqlalchemy import Table, and_, delete, func, not_, or_, select, tuple_, upd
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wexlot.crm import rules
-from wexlot.crm.access import ALLOW, OWNER_COLUMN, may_write_table, write_rule
+from wexlot.crm.access import ALLOW, OWNER_COLUMN, may_write_table, write_predicate, write_rule
 from wexlot.crm.tables import SERVER_MANAGED, unique_columns
 from wexlot.crm.types import InvalidValue
 from wexlot.crm.values import coerce
@@ -163,7 +163,7 @@ async def _check_conflicting_rows_writable(
     match = or_(*(and_(*(col == v for col, v in zip(cols, key, strict=True))) for key in keys[:500]))
     if len(keys) > 500:
         match = tuple_(*cols).in_(keys)
-    denied = not_(write_rule(ctx.principal, table.name).sql(table, ctx.principal))
+    denied = not_(write_predicate(ctx.principal, table.name))
     hit = (await ctx.conn.execute(select(table.c.id).where(match, denied).limit(1))).first()
     if hit is not None:
         raise row_security(table.name, anon=ctx.principal.role == "anon")
@@ -173,7 +173,7 @@ async def _check_new_rows(ctx: ReadContext, table: Table, ids: list[Any]) -> Non
     """WITH CHECK: every row the caller wrote must satisfy its write rule."""
     if not ids or write_rule(ctx.principal, table.name) is ALLOW:
         return
-    denied = not_(write_rule(ctx.principal, table.name).sql(table, ctx.principal))
+    denied = not_(write_predicate(ctx.principal, table.name))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         bad = (await ctx.conn.execute(select(func.count()).where(table.c.id.in_(chunk), denied))).scalar_one()
@@ -194,7 +194,7 @@ async def update_rows(ctx: ReadContext, table_name: str, body: Any, actor: str |
     values = _coerce_row(table, body)
     cond = and_(
         query.where(table, table_name, ctx.req.filters[()], ctx.dialect),
-        write_rule(ctx.principal, table_name).sql(table, ctx.principal),
+        write_predicate(ctx.principal, table_name),
     )
     if not values:
         rows = [dict(r._mapping) for r in await ctx.conn.execute(select(table).where(cond))]
@@ -210,7 +210,7 @@ async def delete_rows(ctx: ReadContext, table_name: str) -> WriteResult:
     _require_filter(ctx, "DELETE")
     cond = and_(
         query.where(table, table_name, ctx.req.filters[()], ctx.dialect),
-        write_rule(ctx.principal, table_name).sql(table, ctx.principal),
+        write_predicate(ctx.principal, table_name),
     )
     rows = [dict(r._mapping) for r in await ctx.conn.execute(delete(table).where(cond).returning(*table.c))]
     return WriteResult(rows)

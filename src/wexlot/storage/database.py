@@ -36,9 +36,13 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (a consistent snapshot for the whole request)."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read-only transaction: one consistent snapshot for the whole request (WAL on SQLite,
+        REPEATABLE READ on PostgreSQL, whose default would take a new snapshot per statement)."""
+        async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
