@@ -340,3 +340,16 @@ async def test_oversized_rows_are_reported_like_the_real_server(env: Env, team: 
         data = msg["data"]
         assert data["errors"] == ["Error 413: Payload Too Large"]
         assert "notes" not in data["record"] and data["record"]["first_name"] == "Huge" and data["record"]["id"]
+
+
+async def test_signing_out_stops_that_sessions_channels(env: Env, team: dict[str, Login]) -> None:
+    b = team["b"]
+    async with env.client() as wb:
+        await wb.join("realtime:contacts", {"postgres_changes": [pg_binding("contacts")]}, b.token)
+        r = env.http.post(
+            "/auth/v1/logout?scope=global", headers={"apikey": env.anon, "Authorization": f"Bearer {b.token}"}
+        )
+        assert r.status_code == 204
+        system = await wb.expect(lambda f: f.get("event") == "system" and f["payload"]["status"] == "error")
+        assert "revoked" in system["payload"]["message"]
+        await wb.expect(lambda f: f.get("event") == "phx_close")

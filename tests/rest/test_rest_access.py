@@ -119,3 +119,14 @@ def test_upsert_cannot_take_over_foreign_rows(rest: Any, team: dict[str, Any]) -
                   headers={"Prefer": "resolution=merge-duplicates"})  # fmt: skip
     assert r.status_code == 403 and r.json()["code"] == "42501"
     assert rest.get("contacts?select=first_name", rest.service).json() == [{"first_name": "Pat"}]
+
+
+def test_a_signed_out_session_token_reads_nothing(rest: Any, team: dict[str, Any]) -> None:
+    b = team["b"]
+    assert rest.get("deals?select=title", b.token).json() != []
+    r = rest.client.post(
+        "/auth/v1/logout?scope=local", headers={"apikey": rest.anon, "Authorization": f"Bearer {b.token}"}
+    )
+    assert r.status_code == 204
+    assert rest.get("deals?select=title", b.token).json() == []
+    assert rest.post("contacts", {"first_name": "after sign-out"}, b.token).status_code == 403

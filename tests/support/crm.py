@@ -50,7 +50,15 @@ def make_login(url: str, tokens: Tokens, role: str, *, active: bool = True, name
             )  # fmt: skip
     finally:
         engine.dispose()
-    token, _ = tokens.access_token({"id": user_id, "email": email}, session_id=str(uuid.uuid4()))
+    session_id = str(uuid.uuid4())
+    engine = sync_engine(url)
+    try:
+        with engine.begin() as conn:  # a real session, as a sign-in creates: tokens of ended sessions are refused
+            conn.execute(insert(auth_tables(dialect_of(url)).sessions).values(
+                id=session_id, user_id=user_id, created_at=now, updated_at=now))  # fmt: skip
+    finally:
+        engine.dispose()
+    token, _ = tokens.access_token({"id": user_id, "email": email}, session_id=session_id)
     return Login(user_id, staff_id, email, role, token)
 
 

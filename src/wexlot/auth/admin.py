@@ -144,6 +144,7 @@ async def _update(request: Request) -> Response:
         )
         if password_hash is not None:  # a password set by an admin signs the user out everywhere
             await conn.run_sync(sessions.end, account.id, None, "global")
+    await runtime_of(request).realtime.recheck_sessions(account.id)
     return json_response(account_json(updated))
 
 
@@ -154,6 +155,7 @@ async def _delete(request: Request) -> Response:
         if account is None:
             raise users.user_not_found()
         await conn.run_sync(users.delete_user, account.id)
+    await runtime_of(request).realtime.recheck_sessions(account.id)
     return json_response({})
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wexlot.auth.tables import auth_tables
 from wexlot.auth.tokens import TokenError, Tokens
 from wexlot.crm.access import ANON, SERVICE, Principal
 from wexlot.crm.tables import staff
@@ -44,13 +45,16 @@ async def principal_for(conn: AsyncConnection, claims: Mapping[str, Any]) -> Pri
     if role != "authenticated":
         return ANON
     user_id = str(claims.get("sub") or "")
-    row = (
-        (
-            await conn.execute(select(staff.c.id, staff.c.role, staff.c.is_active).where(staff.c.user_id == user_id))
-        ).first()
-        if user_id
-        else None
-    )
+    session_id = claims.get("session_id")
+    row = None
+    if user_id and session_id:
+        # A token of a signed-out session is worth nothing (GoTrue refuses it too); checked in the same statement.
+        sessions = sessions_of(conn)
+        alive = exists(select(sessions.c.id).where(sessions.c.id == str(session_id))).label("alive")
+        query = select(staff.c.id, staff.c.role, staff.c.is_active, alive).where(staff.c.user_id == user_id)
+        row = (await conn.execute(query)).first()
+        if row is not None and not row.alive:
+            row = None
     return Principal(
         role="authenticated",
         user_id=user_id or None,
@@ -58,8 +62,18 @@ async def principal_for(conn: AsyncConnection, claims: Mapping[str, Any]) -> Pri
         staff_role=row.role if row else None,
         active=bool(row and row.is_active),
         email=claims.get("email"),
-        session_id=claims.get("session_id"),
+        session_id=session_id,
     )
+
+
+def sessions_of(conn: AsyncConnection) -> Any:
+    return auth_tables(conn.dialect.name).sessions
+
+
+async def live_sessions(conn: AsyncConnection, user_id: str) -> set[str]:
+    """The ids of ``user_id``'s sessions that still exist."""
+    table = sessions_of(conn)
+    return {str(r.id) for r in await conn.execute(select(table.c.id).where(table.c.user_id == user_id))}
 
 
 def credentials(tokens: Tokens, headers: Mapping[str, str], params: list[tuple[str, str]]) -> dict[str, Any]:

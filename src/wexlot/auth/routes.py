@@ -168,6 +168,7 @@ async def logout(request: Request) -> Response:
     async with rt.db.write() as conn:
         account = await conn.run_sync(signed_in, claims)
         await conn.run_sync(sessions.end, account.id, claims.get("session_id"), scope)
+    await rt.realtime.recheck_sessions(account.id)  # realtime channels of ended sessions stop at once
     return no_content()
 
 
@@ -209,6 +210,7 @@ async def _update_user(request: Request) -> Response:
         )
         if new_hash is not None:  # a new password signs out every other device
             await conn.run_sync(sessions.end, current.id, claims.get("session_id"), "others")
+    await runtime_of(request).realtime.recheck_sessions(current.id)
     return json_response(account_json(updated))
 
 

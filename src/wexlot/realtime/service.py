@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from wexlot.auth.principal import live_sessions
 from wexlot.config import Settings
 from wexlot.realtime import protocol
 from wexlot.realtime.change import ChangeSource, RealtimeUnavailable
@@ -93,6 +94,17 @@ class RealtimeService:
 
     def wake(self) -> None:
         self.source.wake()
+
+    async def recheck_sessions(self, user_id: str) -> None:
+        """After sessions ended (sign-out, password change, user deleted): their channels stop at once."""
+        channels = [c for c in self.hub.channels() if c.principal.user_id == user_id and c.principal.session_id]
+        if not channels:
+            return
+        async with self.db.read() as conn:
+            alive = await live_sessions(conn, user_id)
+        for channel in channels:
+            if channel.principal.session_id not in alive:
+                self.hub.close_channel(channel, "Token has been revoked: the session was signed out")
 
     # --- broadcast ------------------------------------------------------------------------------
 
