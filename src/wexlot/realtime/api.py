@@ -144,6 +144,10 @@ async def broadcast_batch(request: Request) -> Response:
                 or not isinstance(msg.get("event"), str)
             ):
                 raise ApiError(422, "22023", "each message needs a string topic and event")
+        limit = rt.realtime.limits.max_payload_bytes
+        for msg in messages:
+            if len(json.dumps(msg.get("payload", {})).encode()) > limit:
+                raise ApiError(413, "22023", "payload_size_exceeded")
         for msg in messages:
             _send(rt, principal, msg["topic"], msg["event"], msg.get("payload", {}), bool(msg.get("private")))
         return Response(status_code=202)

@@ -120,7 +120,7 @@ async def _read_loop(ws: WebSocket, conn: Connection, handler: ChannelHandler) -
             log.info("connection %s sent a malformed frame: %s", conn.id, exc)
             continue
         try:
-            await handler.handle(frame, len(data))
+            await handler.handle(frame, len(data) if isinstance(data, bytes) else len(data.encode()))
         except Exception:
             log.exception("error handling %s on %s (connection %s)", frame.event, frame.topic, conn.id)
             if frame.ref is not None:

@@ -111,8 +111,6 @@ class Hub:
 
     def remove_channel(self, channel: Channel) -> None:
         """Unregister a channel however it ends (leave, close, socket gone); its presence goes too."""
-        if self.presence is not None:
-            self.presence.remove(channel)
         for table in channel.tables:
             self._by_table[table].discard(channel)
         members = self.by_topic.get(channel.topic)
@@ -120,6 +118,8 @@ class Hub:
             members.discard(channel)
             if not members:
                 del self.by_topic[channel.topic]
+        if self.presence is not None:  # after leaving the topic: the leave goes to the others only
+            self.presence.remove(channel)
 
     def channels(self) -> Iterable[Channel]:
         for conn in self.connections:

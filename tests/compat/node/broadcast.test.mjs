@@ -1,6 +1,8 @@
-// Broadcast through the UNMODIFIED supabase-js realtime client (vsn 2.0.0, so user broadcasts travel as
-// binary frames: kind 3 client → server, kind 4 server → client): self, ack, REST delivery (httpSend and
-// the send()-before-subscribe fallback), the payload limit, and private channels refused to anon.
+// Broadcast through the UNMODIFIED supabase-js realtime client at vsn 2.0.0, where every send() is a
+// binary kind-3 frame and binary payloads come back as kind-4 frames (JSON ones may come back as kind 4
+// or as a JSON-array text frame: realtime-js decodes both). Covers self, ack, REST delivery (httpSend
+// and the send()-before-subscribe fallback, both 202), the payload limit, and private channels: refused
+// to the anon key, accepted for signed-in staff, separate from the public channel of the same name.
 // Run by tests/compat/test_broadcast_presence_js.py, one live server per backend.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
