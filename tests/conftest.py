@@ -49,11 +49,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("backend", params, indirect=True)
 
 
+# End-to-end modules that start real servers or replay long streams: left out of the fast subset
+# (`-m "not slow and not compat and not browser"`), which must stay under three minutes.
+SLOW_MODULES = {
+    "test_realtime_live.py", "test_limits.py", "test_reverse_proxy.py", "test_doctor_realtime.py",
+    "test_realtime_cli.py", "test_postgres_source.py", "test_demo.py", "test_auth_supabase_py.py",
+}  # fmt: skip
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests that use the cluster directly are Postgres tests too, so `-m "not postgres"` skips them.
     for item in items:
+        # Tests that use the cluster directly are Postgres tests too, so `-m "not postgres"` skips them.
         if "pg_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+        if item.path.name in SLOW_MODULES or "live_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
