@@ -1,10 +1,10 @@
-"""Realtime with the unmodified npm ``@supabase/supabase-js`` (tests/compat/node/realtime*.test.mjs) against ``wexlot serve``.
+"""Realtime with the unmodified npm ``@supabase/supabase-js`` (tests/compat/node/realtime*.test.mjs) vs the server.
 
 The node:test files do the client side. This module gives them what only the test side can do,
 through a small JSON control server on 127.0.0.1 (``WEXLOT_RT_CONTROL``):
 
-* ``POST /outside`` — a write that bypasses the server: psycopg2 on PostgreSQL, the ``sqlite3``
-  module (``PRAGMA foreign_keys=ON``) on the SQLite file;
+* ``POST /outside`` — statements run in one transaction that bypasses the server: psycopg2 on
+  PostgreSQL, the ``sqlite3`` module (``PRAGMA foreign_keys=ON``) on the SQLite file;
 * ``POST /scenario/start`` … ``GET /scenario/result`` — the reconnect scenario's writer: ~50 changes
   to tagged contacts through REST (as rep A and as service_role) and directly in the database, which
   cuts the client's TCP connection mid-stream (``tests/support/tcp_proxy.py``), keeps writing while
@@ -12,8 +12,8 @@ through a small JSON control server on 127.0.0.1 (``WEXLOT_RT_CONTROL``):
 * ``GET /scenario/truth`` — the contacts rep B may read, from a service-key REST read;
 * ``POST /report`` — the client's counters (applied / stale / duplicate events), checked here too.
 
-Without ``WEXLOT_RT_CONTROL`` (e.g. when ``test_supabase_js.py`` runs every ``*.test.mjs``) the
-realtime files register no tests.
+Without ``WEXLOT_RT_CONTROL`` (e.g. a plain ``node --test`` in tests/compat/node) the realtime files
+register no tests; ``test_supabase_js.py`` leaves them out.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(180)]
 
 NODE_DIR = Path(__file__).parent / "node"
-NODE_FILES = ("realtime-changes.test.mjs", "realtime-access.test.mjs", "realtime-reconnect.test.mjs")
+# node file -> how many tests it holds (fewer means some silently vanished; a file that registered no
+# test at all is reported by node as one passing test named after the file).
+NODE_FILES = {"realtime-changes.test.mjs": 3, "realtime-access.test.mjs": 3, "realtime-catchup.test.mjs": 1}
+RECONNECT_FILE = ("realtime-reconnect.test.mjs", 1)
 NODE_TIMEOUT = 150.0  # seconds for one node file
 TEST_TIMEOUT_MS = 90_000  # per node test
 HTTP_TIMEOUT = 15.0
@@ -65,23 +68,31 @@ class OutsideDb:
         self._lock = threading.Lock()
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
+        return self.transaction([(sql, params)])
+
+    def transaction(self, statements: list[tuple[str, list[Any] | tuple[Any, ...]]]) -> int:
+        """Run the statements in one transaction; returns the total row count."""
+        rowcount = 0
         with self._lock:
             if self.url.startswith("sqlite"):
                 conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=15)
                 try:
                     conn.execute("PRAGMA foreign_keys=ON")
-                    cur = conn.execute(sql.replace("%s", "?"), tuple(params))
+                    for sql, params in statements:
+                        rowcount += conn.execute(sql.replace("%s", "?"), tuple(params)).rowcount
                     conn.commit()
-                    return cur.rowcount
                 finally:
                     conn.close()
+                return rowcount
             conn = psycopg2.connect(self.url, connect_timeout=10)
             try:
                 with conn, conn.cursor() as cur:
-                    cur.execute(sql, tuple(params))
-                    return cur.rowcount
+                    for sql, params in statements:
+                        cur.execute(sql, tuple(params))
+                        rowcount += cur.rowcount
             finally:
                 conn.close()
+            return rowcount
 
 
 def password_session(server: CompatServer, who: str) -> dict[str, Any]:
@@ -109,6 +120,14 @@ def staff_id(server: CompatServer, who: str) -> str:
 
 # --- the reconnect scenario's writer -------------------------------------------------------------------
 
+# How often each kind of change is picked (rep A's REST writes, service_role REST, outside the server).
+OP_WEIGHTS = {
+    "insert_a": 4, "insert_a_private": 1, "insert_outside": 3,
+    "update_a": 3, "update_service": 2, "update_outside": 3,
+    "toggle_a": 2, "toggle_outside": 1,
+    "delete_a": 1, "delete_outside": 1,
+}  # fmt: skip
+
 
 @dataclass
 class Row:
@@ -118,12 +137,12 @@ class Row:
 
 @dataclass
 class ContactWriter:
-    """~50 changes to contacts tagged ``last_name = tag``, with a connection cut in the middle.
+    """50 changes to contacts tagged ``last_name = tag``, with a connection cut in the middle.
 
-    Ops 0-9 race with the client's subscribe + snapshot; then the writer waits for the client to say
-    it is live, writes 5 more, pauses the proxy and cuts every connection, writes 20 while new
-    connections are refused (at least ``min_outage`` seconds), resumes the proxy and writes 15 more
-    while the client reconnects, rejoins and catches up.
+    Ops 0-4 (inserts) happen before the client subscribes, 5-14 race with its subscribe + snapshot;
+    then the writer waits until the client says it is live, writes 5 more, pauses the proxy and cuts
+    every connection, writes 18 while new connections are refused (at least ``min_outage`` seconds),
+    resumes the proxy and writes 12 more while the client reconnects, re-joins and catches up.
     """
 
     server: CompatServer
@@ -140,53 +159,56 @@ class ContactWriter:
     outage_seconds: float = 0.0
     rows: dict[str, Row] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.tag)
+
+    def seed(self) -> None:
+        """Ops 0-4, before the client subscribes: rows only the snapshot can bring."""
+        self._http = httpx.Client(base_url=self.server.url, timeout=HTTP_TIMEOUT)
+        for i in range(5):
+            self._op(i, self.rng, kinds={"insert_a": 2, "insert_outside": 1})
+
     def start(self) -> None:
         threading.Thread(target=self._run, name=f"writer-{self.tag}", daemon=True).start()
 
     def _run(self) -> None:
-        rng = random.Random(self.tag)
         try:
-            with httpx.Client(base_url=self.server.url, timeout=HTTP_TIMEOUT) as http:
-                self.http = http
-                for i in range(10):
-                    self._op(i, rng, inserts_only=i < 6)
-                    time.sleep(0.04)
-                if not self.ready.wait(30):
-                    raise RuntimeError("the client never reported that it is live")
-                for i in range(10, 15):
-                    self._op(i, rng)
-                    time.sleep(0.04)
-                self.proxy.pause()
-                self.cut_connections = self.proxy.cut()
-                cut_at = time.monotonic()
-                self.log.append(f"cut {self.cut_connections} connections")
-                for i in range(15, 35):
-                    self._op(i, rng)
-                    time.sleep(0.08)
-                time.sleep(max(0.0, self.min_outage - (time.monotonic() - cut_at)))
-                self.proxy.resume()
-                self.outage_seconds = time.monotonic() - cut_at
-                self.log.append(f"resumed after {self.outage_seconds:.2f}s")
-                for i in range(35, 50):
-                    self._op(i, rng)
-                    time.sleep(0.1)
+            self._ops(range(5, 15), 0.06)  # racing with the client's subscribe + snapshot
+            if not self.ready.wait(30):
+                raise RuntimeError("the client never reported that it is live")
+            self._ops(range(15, 20), 0.04)
+            self.proxy.pause()
+            self.cut_connections = self.proxy.cut()
+            cut_at = time.monotonic()
+            self.log.append(f"cut {self.cut_connections} connections")
+            self._ops(range(20, 38), 0.1)  # while the proxy refuses connections
+            time.sleep(max(0.0, self.min_outage - (time.monotonic() - cut_at)))
+            self.proxy.resume()
+            self.outage_seconds = time.monotonic() - cut_at
+            self.log.append(f"resumed after {self.outage_seconds:.2f}s")
+            self._ops(range(38, 50), 0.12)  # while the client reconnects, re-joins and catches up
         except Exception as exc:  # reported through /scenario/result
             self.error = f"{exc.__class__.__name__}: {exc}"
         finally:
+            self._http.close()
             self.done.set()
 
-    # One operation: an insert, update, visibility toggle or delete, through REST or from outside.
-    def _op(self, i: int, rng: random.Random, inserts_only: bool = False) -> None:
+    def _ops(self, numbers: range, pause: float) -> None:
+        for i in numbers:
+            self._op(i, self.rng)
+            time.sleep(pause)
+
+    def _op(self, i: int, rng: random.Random, kinds: dict[str, int] | None = None) -> None:
+        """One insert, update, visibility toggle or delete, through REST or from outside the server."""
         alive = sorted(self.rows)
         mine = [k for k in alive if self.rows[k].owner == "A"]
-        kinds = ["insert_a", "insert_a_private", "insert_outside"]
-        if not inserts_only and alive:
-            kinds += ["update_outside", "update_service", "toggle_outside", "delete_outside"]
-            if mine:
-                kinds += ["update_a", "update_a", "toggle_a", "delete_a"]
-        if len(alive) < 4:
-            kinds = kinds[:3]
-        kind = rng.choice(kinds)
+        if kinds is None:
+            kinds = dict(OP_WEIGHTS)
+            if len(alive) < 4:
+                kinds = {k: w for k, w in kinds.items() if k.startswith("insert")}
+            elif not mine:
+                kinds = {k: w for k, w in kinds.items() if not k.endswith("_a")}
+        kind = rng.choices(list(kinds), weights=list(kinds.values()))[0]
         if kind.startswith("insert"):
             new_id = str(uuid.uuid4())
             if kind == "insert_outside":
@@ -227,7 +249,7 @@ class ContactWriter:
     def _rest(self, method: str, path: str, body: Any = None, service: bool = False) -> None:
         token = self.server.service_key if service else self.rep_a_token
         apikey = self.server.service_key if service else self.server.anon_key
-        r = self.http.request(method, f"/rest/v1/{path}", json=body,
+        r = self._http.request(method, f"/rest/v1/{path}", json=body,
                               headers={"apikey": apikey, "Authorization": f"Bearer {token}",
                                        "Prefer": "return=minimal"})  # fmt: skip
         if r.status_code >= 300:
@@ -264,13 +286,13 @@ class Control:
         control = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            def do_GET(self) -> None:
                 self._dispatch(None)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 self._dispatch(json.loads(self.rfile.read(length) or b"null"))
 
@@ -307,7 +329,7 @@ class Control:
 
     def handle(self, path: str, query: dict[str, str], body: Any) -> Any:
         routes: dict[str, Callable[[], Any]] = {
-            "/outside": lambda: {"rowcount": self.db.execute(body["sql"], body.get("params") or [])},
+            "/outside": lambda: {"rowcount": self.db.transaction([(sql, args) for sql, args in body["statements"]])},
             "/scenario/start": lambda: self._start(body["tag"]),
             "/scenario/ready": self._ready,
             "/scenario/result": self._result,
@@ -324,6 +346,7 @@ class Control:
         if self._rep_a_token is None:
             self._rep_a_token = password_session(self.server, "rep_a")["access_token"]
         self.writer = ContactWriter(self.server, self.db, self.proxy, tag, self._rep_a_token)
+        self.writer.seed()
         self.writer.start()
         return {"ok": True, "rep_b": self.rep_b_staff}
 
@@ -356,7 +379,7 @@ def control(compat_server: CompatServer, database_url: str) -> Iterator[Control]
 # --- the tests -------------------------------------------------------------------------------------------
 
 
-def run_node(server: CompatServer, control: Control, node_file: str, extra_env: dict[str, str]) -> str:
+def run_node(server: CompatServer, control: Control, node_file: str, expected: int, extra_env: dict[str, str]) -> str:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed (scripts/test installs nodejs and npm)")
@@ -381,14 +404,16 @@ def run_node(server: CompatServer, control: Control, node_file: str, extra_env: 
         )
     sys.stdout.write(result.stdout)  # shown with -rP / -s
     summary = dict(re.findall(r"^\u2139 (tests|pass|fail|skipped|todo|cancelled) (\d+)$", result.stdout, re.MULTILINE))
-    assert int(summary.get("tests", 0)) >= 2, f"too few node tests ran in {node_file}: {summary}\n{result.stdout}"
+    ran = int(summary.get("tests", 0))
+    assert ran == expected, f"{node_file}: {ran} tests ran, expected {expected}: {summary}\n{result.stdout}"
+    assert f"{node_file} (" not in result.stdout, f"{node_file} registered no tests\n{result.stdout}"
     assert summary.get("pass") == summary.get("tests"), f"not every node test passed: {summary}\n{result.stdout}"
     return result.stdout
 
 
-@pytest.mark.parametrize("node_file", NODE_FILES[:2])
+@pytest.mark.parametrize("node_file", NODE_FILES)
 def test_realtime_supabase_js(compat_server: CompatServer, control: Control, node_file: str) -> None:
-    run_node(compat_server, control, node_file, {})
+    run_node(compat_server, control, node_file, NODE_FILES[node_file], {})
 
 
 def test_realtime_supabase_js_reconnect_catch_up(compat_server: CompatServer, control: Control) -> None:
@@ -398,12 +423,11 @@ def test_realtime_supabase_js_reconnect_catch_up(compat_server: CompatServer, co
     with TcpProxy("127.0.0.1", port, lifetime=150) as proxy:
         control.proxy = proxy
         try:
-            run_node(compat_server, control, "realtime-reconnect.test.mjs", {"WEXLOT_PROXY_URL": proxy.url})
+            run_node(compat_server, control, *RECONNECT_FILE, {"WEXLOT_PROXY_URL": proxy.url})
         finally:
             control.proxy = None
     assert control.writer is not None and control.writer.error is None, control.writer and control.writer.error
     (report,) = [r for r in control.reports if r.get("scenario") == "reconnect"]
-    sys.stdout.write(f"reconnect report ({compat_server.backend}): {json.dumps(report, sort_keys=True)}\n")
     assert control.writer.cut_connections >= 1 and proxy.cuts >= 1
     assert report["final_equal"] is True
     assert report["subscribed"] >= 2, report  # the first join and at least one re-join after the cut

@@ -19,12 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wexlot.auth.principal import credentials, principal_for
-from wexlot.crm.access import Principal
+from wexlot.crm.access import PARENTS, Principal, can_read_row
 from wexlot.crm.tables import TABLE_NAMES
 from wexlot.errors import ApiError
 from wexlot.realtime import publication
 from wexlot.realtime.change import Change
-from wexlot.realtime.fanout import event_data, event_for
+from wexlot.realtime.fanout import child_rows, event_data, event_for
+from wexlot.realtime.parents import PARENT_TABLES
 from wexlot.runtime import Runtime, runtime_of
 
 MAX_CATCHUP = 5000
@@ -68,10 +69,13 @@ async def changes(request: Request) -> Response:
                 f"position {since} is older than the retained history (oldest {oldest}); refetch",
                 details=json.dumps({"oldest_position": oldest, "position": current}),
             )  # fmt: skip
-        found = await source.changes_since(since, tables, limit + 1)
+        # Parents are read too: their visibility changes decide which children move in or out of view.
+        wanted = set(tables)
+        parents = {target for child, refs in PARENTS.items() if child in wanted for _, target in refs}
+        found = await source.changes_since(since, sorted(wanted | parents), limit + 1)
         complete = len(found) <= limit
         found = found[:limit]
-        events = [e for c in found for e in authorized_events(rt, principal, c)]
+        events = [e for c in found for e in await authorized_events(rt, principal, c, wanted)]
         position = found[-1].position if found else max(since, current if complete else since)
         return Response(
             '{"position":' + str(position) + ',"complete":' + ("true" if complete else "false")
@@ -82,17 +86,29 @@ async def changes(request: Request) -> Response:
         return _error(err)
 
 
-def authorized_events(rt: Runtime, principal: Principal, change: Change) -> list[str]:
-    """The events the live stream would have sent this principal for ``change`` (all columns, no filter)."""
-    from wexlot.crm.access import can_read_row
-
+async def authorized_events(rt: Runtime, principal: Principal, change: Change, tables: set[str]) -> list[str]:
+    """What the live stream sends a ``*`` subscriber with no filter for ``change``: its own event, and
+    when a parent's visibility or owner changed, the children entering or leaving the principal's view."""
     lookup = rt.realtime.hub.parents.lookup
+    events = []
     before = change.old_record is not None and can_read_row(principal, change.table, change.old_record, lookup)
     after = change.record is not None and can_read_row(principal, change.table, change.record, lookup)
     typ = event_for(before, after)
-    if typ is None:
-        return []
-    return [event_data(change, typ, key_only=typ == "DELETE" and change.record is not None)]
+    if typ is not None and change.table in tables:
+        events.append(event_data(change, typ, key_only=typ == "DELETE" and change.record is not None))
+    if change.type == "UPDATE" and change.table in PARENT_TABLES and change.old_record and change.record:
+        row_id = change.row["id"]
+        old_view = {(change.table, row_id): change.old_record}
+        new_view = {(change.table, row_id): change.record}
+        cache = rt.realtime.hub.parents
+        for child, row in await child_rows(rt.db, change, tables):
+            was = can_read_row(principal, child, row, cache.lookup_with(old_view))
+            now = can_read_row(principal, child, row, cache.lookup_with(new_view))
+            if was != now:
+                moved = Change(child, "INSERT" if now else "DELETE", row if now else None, row, change.commit_timestamp,
+                               change.position)  # fmt: skip
+                events.append(event_data(moved, moved.type, key_only=not now))
+    return events
 
 
 async def get_publication(request: Request) -> Response:

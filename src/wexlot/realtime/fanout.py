@@ -89,6 +89,21 @@ def event_for(before: bool, after: bool) -> str | None:
     return "DELETE" if before else None
 
 
+def binding_event(wanted: str, change_type: str, before: bool, after: bool, synthetic: bool) -> str | None:
+    """The event a binding gets, given whether the row was/is in its view (readable and matching).
+
+    A ``*`` binding mirrors a view: moves in and out become INSERT and DELETE (synthetic moves, caused
+    by a parent's visibility, only ever are). A binding for one event keeps the real server's rule:
+    that event, when the new row (the old one, for DELETE) is in view.
+    """
+    if wanted == "*":
+        typ = event_for(before, after)
+        return None if synthetic and typ == "UPDATE" else typ
+    if synthetic or change_type != wanted:
+        return None
+    return wanted if (before if wanted == "DELETE" else after) else None
+
+
 class Hub:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -176,10 +191,9 @@ class Hub:
                     continue
                 b_before = before and (not binding.conditions or binding.matches(table, old or {}))
                 b_after = after and (not binding.conditions or binding.matches(table, new or {}))
-                typ = event_for(b_before, b_after)
-                if typ is None or (synthetic and typ == "UPDATE") or binding.event not in ("*", typ):
-                    continue
-                ids.setdefault(typ, []).append(binding.id)
+                typ = binding_event(binding.event, change.type, b_before, b_after, synthetic)
+                if typ is not None:
+                    ids.setdefault(typ, []).append(binding.id)
             for typ, matched in ids.items():
                 key_only = typ == "DELETE" and new is not None
                 data = payloads.get((typ, key_only))
@@ -193,19 +207,21 @@ class Hub:
         return touched
 
     async def _children(self, change: Change, old_entry: Mapping[str, Any] | None) -> set[Channel]:
-        """A parent's visibility or owner changed: its children may enter or leave subscribers' view."""
+        """A parent's visibility or owner changed: its children may enter or leave subscribers' view.
+
+        Only for UPDATEs: a new parent has no children yet that were visible before, and a deleted
+        one's children change themselves (SET NULL, cascades) in the stream. Children created after
+        the parent's change are left to their own INSERT later in the stream.
+        """
+        if change.type != "UPDATE":
+            return set()
         touched: set[Channel] = set()
-        parent_id = change.row["id"]
-        before = self.parents.lookup_with({(change.table, parent_id): old_entry} if old_entry else {})
-        for child, column in child_links(change.table):
-            if not self._listeners(child):
-                continue
-            table = CRM_TABLES[child]
-            async with self.db.read() as conn:
-                rows = [dict(r._mapping) for r in await conn.execute(select(table).where(table.c[column] == parent_id))]
-            for row in rows:
-                synthetic = Change(child, "UPDATE", row, row, change.commit_timestamp, change.position)
-                touched |= self._fan_out(synthetic, before, self.parents.lookup, synthetic=True)
+        before = self.parents.lookup_with({(change.table, change.row["id"]): old_entry} if old_entry else {})
+        for child, row in await child_rows(
+            self.db, change, [t for t, _ in child_links(change.table) if self._listeners(t)]
+        ):
+            synthetic = Change(child, "UPDATE", row, row, change.commit_timestamp, change.position)
+            touched |= self._fan_out(synthetic, before, self.parents.lookup, synthetic=True)
         return touched
 
     def _reauthorize(self, change: Change) -> None:
@@ -248,6 +264,23 @@ class Hub:
         channel.conn.send(protocol.Frame(channel.topic, "phx_close", {}, channel.join_ref, channel.join_ref))
         self.remove_channel(channel)
         channel.conn.channels.pop(channel.topic, None)
+
+
+async def child_rows(db: Database, change: Change, tables: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of ``tables`` that reference the changed parent and already existed at its commit."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    wanted = set(tables)
+    links = [(child, column) for child, column in child_links(change.table) if child in wanted]
+    if not links:
+        return out
+    async with db.read() as conn:
+        for child, column in links:
+            table = CRM_TABLES[child]
+            query = select(table).where(
+                table.c[column] == change.row["id"], table.c.created_at <= change.commit_timestamp
+            )
+            out += [(child, dict(r._mapping)) for r in await conn.execute(query)]
+    return out
 
 
 def send_position(channel: Channel, position: int) -> None:

@@ -29,7 +29,10 @@ export async function control(path, body) {
 }
 
 /** A write that bypasses the server: psql (psycopg2) on PostgreSQL, the sqlite3 module on SQLite. */
-export const outside = (sql, params = []) => control('/outside', { sql, params })
+export const outside = (sql, params = []) => control('/outside', { statements: [[sql, params]] })
+
+/** Several outside statements in one transaction. */
+export const outsideTransaction = (...statements) => control('/outside', { statements })
 
 /**
  * A supabase-js client with realtime over the `ws` package (Node 20 has no global WebSocket).
@@ -156,7 +159,7 @@ export async function closeAll(...clients) {
     } finally {
       globalThis.setTimeout = realSetTimeout
     }
-    await Promise.race([closing, sleep(2000)])
+    await Promise.race([closing, sleep(2000, 'timeout', { ref: false })])
   }
 }
 
