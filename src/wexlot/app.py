@@ -1,7 +1,8 @@
 """Composition root: build the ASGI app for a set of settings.
 
-Mounts ``/rest/v1`` (PostgREST-compatible), ``/auth/v1`` (GoTrue-compatible) and later the realtime
-and UI routes; the lifespan opens and closes the database. No SQL, rules or parsing here.
+Mounts ``/rest/v1`` (PostgREST-compatible), ``/auth/v1`` (GoTrue-compatible), the realtime WebSocket
+(``/realtime/v1/websocket`` and ``/socket/websocket``) with its HTTP API, and the CRM web app at ``/``;
+the lifespan starts and stops the database and the realtime engine. No SQL, rules or parsing here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from wexlot.realtime.api import routes as realtime_routes
 from wexlot.realtime.endpoint import websocket_endpoint
 from wexlot.rest.routes import routes as rest_routes
 from wexlot.runtime import Runtime
+from wexlot.ui.routes import routes as ui_routes
 
 EXPOSED_HEADERS = ["Content-Range", "X-Supabase-Api-Version", "X-Total-Count", "Link", "Location"]
 
@@ -52,6 +54,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             WebSocketRoute("/realtime/v1/websocket", websocket_endpoint),
             WebSocketRoute("/socket/websocket", websocket_endpoint),
             Mount("/realtime/v1/api", routes=realtime_routes),
+            Mount("/", routes=ui_routes),
         ],
         middleware=middleware,
         lifespan=lifespan,

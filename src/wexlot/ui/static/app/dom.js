@@ -1,0 +1,50 @@
+// Building DOM without a framework: h() creates elements, text is always set as text (never as HTML).
+
+/**
+ * h('button', { type: 'button', onclick: fn, class: 'x', dataset: { id } }, 'Save') → <button>.
+ * Attributes: `on*` functions become listeners, `class`, `dataset`, booleans toggle the attribute,
+ * null/undefined/false are skipped. Children: nodes, strings, numbers, arrays (flattened), null.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue
+    if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value)
+    else if (key === 'class') el.className = value
+    else if (key === 'dataset') Object.assign(el.dataset, value)
+    else if (key === 'value' && 'value' in el) el.value = value
+    else if (key === 'checked' || key === 'selected') el[key] = Boolean(value)
+    else el.setAttribute(key, value === true ? '' : String(value))
+  }
+  append(el, children)
+  return el
+}
+
+export function append(parent, children) {
+  for (const child of [children].flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue
+    parent.append(child instanceof Node ? child : document.createTextNode(String(child)))
+  }
+  return parent
+}
+
+/** Replaces all children of `parent`. */
+export function mount(parent, ...children) {
+  parent.replaceChildren()
+  return append(parent, children)
+}
+
+let ids = 0
+/** A document-unique id with a readable prefix, for label/for and aria-describedby pairs. */
+export const uid = (prefix) => `${prefix}-${++ids}`
+
+/** Runs `fn` at most once per `ms` burst, with the last arguments (trailing edge). */
+export function debounce(fn, ms) {
+  let timer = null
+  const wrapped = (...args) => {
+    clearTimeout(timer)
+    timer = setTimeout(() => fn(...args), ms)
+  }
+  wrapped.cancel = () => clearTimeout(timer)
+  return wrapped
+}

@@ -1,0 +1,361 @@
+// Create / edit dialogs for any table (fields from schema.js), with errors shown at the field.
+//
+// Checks that need no server (required, email, URL, number ranges) run first; then the server's answer
+// is mapped back to a field where it names one (not-null, check, unique, foreign-key and type errors).
+// An edit is saved only if the row still has the `version` the form was opened with (update … where
+// version = N); zero rows touched means someone changed or deleted it meanwhile, or the user may not
+// write it, and the form says which instead of overwriting.
+
+import { supabase } from './client.js'
+import { h, uid } from './dom.js'
+import { lookups } from './lookups.js'
+import { DEFS, canWrite, describe, isElevated } from './schema.js'
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+
+// --- values between rows and inputs -------------------------------------------------------------
+
+function toLocalInput(iso) {
+  if (!iso) return ''
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return ''
+  const pad = (n) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`
+}
+
+function initialValue(field, row, me) {
+  if (row) return row[field.name]
+  if (field.defaultMe) return me?.id ?? null
+  if (field.defaultNow) return new Date().toISOString()
+  return field.default ?? null
+}
+
+function inputFor(field, id, value, describedBy) {
+  const common = { id, name: field.name, 'aria-describedby': describedBy, required: field.required || null }
+  switch (field.type) {
+    case 'textarea':
+      return h('textarea', { ...common, rows: 3 }, value ?? '')
+    case 'select':
+    case 'ref': {
+      const select = h('select', common)
+      if (!field.required) select.append(h('option', { value: '' }, '— None —'))
+      for (const opt of (field.type === 'ref' ? field.choices : field.options) ?? []) select.append(h('option', { value: opt.value }, opt.label))
+      if (value && ![...select.options].some((o) => o.value === String(value))) {
+        select.append(h('option', { value }, field.ref ? lookups.name(field.ref, value) : String(value)))
+      }
+      select.value = value ?? ''
+      return select
+    }
+    case 'tags':
+      return h('input', { ...common, type: 'text', value: (value ?? []).join(', '), autocomplete: 'off' })
+    case 'number':
+    case 'money':
+      return h('input', {
+        ...common, type: 'number', inputmode: 'decimal', step: field.type === 'money' ? '0.01' : '1',
+        min: field.min ?? null, max: field.max ?? null, value: value ?? '',
+      })
+    case 'date':
+      return h('input', { ...common, type: 'date', value: value ?? '' })
+    case 'datetime':
+      return h('input', { ...common, type: 'datetime-local', value: toLocalInput(value) })
+    case 'checkbox':
+      return h('input', { ...common, type: 'checkbox', checked: Boolean(value), required: null })
+    default: {
+      const autocomplete = { email: 'email', tel: 'tel', url: 'url' }[field.type] ?? 'off'
+      return h('input', { ...common, type: field.type ?? 'text', value: value ?? '', autocomplete })
+    }
+  }
+}
+
+/** The field's value as the API wants it, or { error } when it is not valid. */
+function readField(field, input) {
+  if (field.type === 'checkbox') return { value: input.checked }
+  const raw = input.value.trim()
+  const label = field.label.replace(/\s*\(.*\)$/, '')
+  if (raw === '') {
+    if (field.required) return { error: `${label} is required.` }
+    return { value: field.type === 'tags' ? [] : null }
+  }
+  switch (field.type) {
+    case 'email':
+      return EMAIL.test(raw) ? { value: raw } : { error: 'Enter an email address like name@example.com.' }
+    case 'url':
+      try {
+        const url = new URL(raw)
+        if (url.protocol === 'http:' || url.protocol === 'https:') return { value: raw }
+      } catch {
+        // fall through
+      }
+      return { error: 'Enter a full web address, starting with https://' }
+    case 'tags':
+      return { value: raw.split(',').map((t) => t.trim()).filter(Boolean) }
+    case 'number':
+    case 'money': {
+      const n = Number(raw)
+      if (!Number.isFinite(n)) return { error: `${label} must be a number.` }
+      if (field.type === 'number' && !Number.isInteger(n)) return { error: `${label} must be a whole number.` }
+      if (field.type === 'money' && Math.round(n * 100) !== n * 100) return { error: `${label} has at most 2 decimals.` }
+      if (field.min !== undefined && n < field.min) {
+        return { error: field.max !== undefined ? `Enter a number from ${field.min} to ${field.max}.` : `${label} cannot be less than ${field.min}.` }
+      }
+      if (field.max !== undefined && n > field.max) return { error: `Enter a number from ${field.min ?? 0} to ${field.max}.` }
+      return { value: n }
+    }
+    case 'datetime': {
+      const d = new Date(raw)
+      return Number.isNaN(d.getTime()) ? { error: 'Enter a date and time.' } : { value: d.toISOString() }
+    }
+    default:
+      return { value: raw }
+  }
+}
+
+const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
+
+/** The field a server error is about (by column name in its message, details or hint), and what to say. */
+export function explainServerError(error, fields, def) {
+  const text = [error.message, error.details, error.hint].filter(Boolean).join(' ')
+  const field = fields.find((f) => new RegExp(`\\b${f.name}\\b`).test(text))
+  const label = field ? field.label.replace(/\s*\(.*\)$/, '') : null
+  switch (error.code) {
+    case '23502':
+      return { field, message: field ? `${label} is required.` : error.message }
+    case '23505':
+      return { field, message: field ? `Another ${def.singular} already has this ${label.toLowerCase()}.` : `This ${def.singular} already exists.` }
+    case '23503':
+      return { field, message: field ? `The chosen ${label.toLowerCase()} no longer exists.` : 'A linked record no longer exists.' }
+    case '23514':
+    case '22P02':
+    case '22007':
+    case '22008':
+    case '22003':
+    case '22023':
+      return { field, message: field ? `${label}: this value is not accepted (${error.message}).` : error.message }
+    case '42501':
+      return { field: null, message: `You are not allowed to change this ${def.singular}.` }
+    default:
+      return { field: null, message: error.message || 'The server refused the change.' }
+  }
+}
+
+// --- dialogs ------------------------------------------------------------------------------------
+
+function openDialog(dialog) {
+  document.body.append(dialog)
+  dialog.addEventListener('close', () => dialog.remove())
+  dialog.showModal()
+}
+
+/** A modal yes/no question; resolves true when confirmed. */
+export function confirmDialog({ title, message, confirmLabel = 'Confirm', danger = false }) {
+  return new Promise((resolve) => {
+    const titleId = uid('confirm-title')
+    const dialog = h('dialog', { 'aria-labelledby': titleId, class: 'confirm-dialog' },
+      h('div', { class: 'dialog-body' },
+        h('h2', { id: titleId }, title),
+        h('p', {}, message),
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'button-quiet', onclick: () => dialog.close('cancel') }, 'Cancel'),
+          h('button', { type: 'button', class: danger ? 'button-danger' : null, onclick: () => dialog.close('confirm') }, confirmLabel),
+        ),
+      ),
+    )
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'))
+    openDialog(dialog)
+  })
+}
+
+/**
+ * Opens the create (row = null) or edit form for `table`. Resolves with the saved row, or null when
+ * cancelled. `onSaving(id)` runs just before the request (a new row's id is made here, so the list can
+ * recognise the realtime echo of its own write even when the echo beats the HTTP response),
+ * `onSaved(row, created)` before the dialog closes, `onFailed(id)` when the server refused.
+ */
+/** A random v4 UUID (crypto.randomUUID needs a secure context; plain-HTTP LAN setups are not one). */
+export function newId() {
+  const b = crypto.getRandomValues(new Uint8Array(16))
+  b[6] = (b[6] & 0x0f) | 0x40
+  b[8] = (b[8] & 0x3f) | 0x80
+  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+export async function openRecordForm({ table, row = null, me, onSaving, onSaved, onFailed }) {
+  const def = DEFS[table]
+  const creating = row === null
+  const fields = def.fields.filter((f) => !f.elevatedOnly || isElevated(me)).map((f) => ({ ...f }))
+  for (const field of fields) {
+    if (field.type === 'ref') field.choices = await lookups.choices(field.ref).catch(() => [])
+  }
+
+  return new Promise((resolve) => {
+    let base = row // the version being edited
+    let saved = null
+    const titleId = uid('form-title')
+    const errorBox = h('p', { class: 'form-error', role: 'alert', hidden: true })
+    const conflictBox = h('div', { class: 'form-info', role: 'alert', hidden: true })
+    const inputs = new Map()
+    const errors = new Map()
+
+    const grid = h('div', { class: 'form-grid' })
+    const build = (source) => {
+      grid.replaceChildren()
+      inputs.clear()
+      errors.clear()
+      for (const field of fields) {
+        const id = uid(`f-${field.name}`)
+        const errorId = `${id}-error`
+        const hintId = field.hint ? `${id}-hint` : null
+        const input = inputFor(field, id, initialValue(field, source, me), [hintId, errorId].filter(Boolean).join(' '))
+        const error = h('p', { id: errorId, class: 'field-error', hidden: true })
+        inputs.set(field.name, input)
+        errors.set(field.name, error)
+        const label = h('label', { for: id }, field.label, field.required ? h('span', { class: 'required-mark', 'aria-hidden': 'true' }, ' *') : null)
+        const hint = field.hint ? h('p', { id: hintId, class: 'hint' }, field.hint) : null
+        const classes = ['field', field.type === 'checkbox' ? 'field-check' : '', field.wide || field.type === 'textarea' ? 'field-wide' : ''].filter(Boolean).join(' ')
+        grid.append(field.type === 'checkbox'
+          ? h('div', { class: classes, dataset: { field: field.name } }, input, label, error)
+          : h('div', { class: classes, dataset: { field: field.name } }, label, hint, input, error))
+      }
+    }
+    build(row)
+
+    const setFieldError = (name, message) => {
+      const input = inputs.get(name)
+      const error = errors.get(name)
+      if (!input || !error) return false
+      input.setAttribute('aria-invalid', 'true')
+      error.textContent = message
+      error.hidden = false
+      return true
+    }
+    const clearErrors = () => {
+      for (const [name, input] of inputs) {
+        input.removeAttribute('aria-invalid')
+        errors.get(name).hidden = true
+        errors.get(name).textContent = ''
+      }
+      errorBox.hidden = true
+      conflictBox.hidden = true
+    }
+    const focusFirstInvalid = () => grid.querySelector('[aria-invalid="true"]')?.focus()
+
+    const saveButton = h('button', { type: 'submit' }, creating ? `Add ${def.singular}` : 'Save changes')
+    const form = h('form', { novalidate: true, 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, creating ? `New ${def.singular}` : `Edit ${def.singular}: ${describe(table, row)}`),
+      h('p', { class: 'hint' }, 'Fields marked * are required.'),
+      errorBox,
+      conflictBox,
+      grid,
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'button-quiet', onclick: () => dialog.close() }, 'Cancel'),
+        saveButton,
+      ),
+    )
+    const dialog = h('dialog', { 'aria-labelledby': titleId, class: 'record-dialog', dataset: { table } }, form)
+
+    const collect = () => {
+      const values = {}
+      let valid = true
+      for (const field of fields) {
+        const result = readField(field, inputs.get(field.name))
+        if (result.error) {
+          setFieldError(field.name, result.error)
+          valid = false
+        } else {
+          values[field.name] = result.value
+        }
+      }
+      return valid ? values : null
+    }
+
+    const showConflict = (latest) => {
+      const who = latest.updated_by ? lookups.name('staff', latest.updated_by) : 'Someone'
+      conflictBox.replaceChildren(
+        h('p', {}, `${who} changed this ${def.singular} while you were editing it.`),
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'button-quiet', onclick: () => { base = latest; build(latest); clearErrors() } }, 'Discard mine, show theirs'),
+          h('button', { type: 'button', onclick: () => { base = latest; clearErrors(); form.requestSubmit() } }, 'Save mine over theirs'),
+        ),
+      )
+      conflictBox.hidden = false
+    }
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      clearErrors()
+      const values = collect()
+      if (!values) {
+        focusFirstInvalid()
+        return
+      }
+      saveButton.disabled = true
+      const id = creating ? newId() : base.id
+      let ok = false
+      onSaving?.(id)
+      try {
+        let result
+        if (creating) {
+          result = await supabase.from(table).insert({ id, ...values }).select().single()
+        } else {
+          const changes = Object.fromEntries(Object.entries(values).filter(([k, v]) => !same(v, base[k])))
+          if (Object.keys(changes).length === 0) {
+            dialog.close()
+            return
+          }
+          result = await supabase.from(table).update(changes).eq('id', base.id).eq('version', base.version).select()
+          if (!result.error) {
+            if (result.data.length === 0) {
+              await explainNoRowsUpdated()
+              return
+            }
+            result = { data: result.data[0], error: null }
+          }
+        }
+        if (result.error) {
+          const { field, message } = explainServerError(result.error, fields, def)
+          if (!(field && setFieldError(field.name, message))) {
+            errorBox.textContent = message
+            errorBox.hidden = false
+          }
+          focusFirstInvalid()
+          return
+        }
+        saved = result.data
+        ok = true
+        onSaved?.(saved, creating)
+        dialog.close()
+      } catch (err) {
+        errorBox.textContent = `Could not reach the server: ${err.message ?? err}`
+        errorBox.hidden = false
+      } finally {
+        saveButton.disabled = false
+        if (!ok) onFailed?.(id)
+      }
+    })
+
+    const explainNoRowsUpdated = async () => {
+      const { data: latest, error } = await supabase.from(table).select('*').eq('id', base.id).maybeSingle()
+      if (error) {
+        errorBox.textContent = error.message
+        errorBox.hidden = false
+      } else if (!latest) {
+        errorBox.textContent = `This ${def.singular} was deleted by someone else while you were editing it.`
+        errorBox.hidden = false
+        saveButton.disabled = true
+      } else if (Number(latest.version) !== Number(base.version)) {
+        showConflict(latest)
+      } else if (!canWrite(table, me, latest)) {
+        errorBox.textContent = `You may not change this ${def.singular}: only its owner, managers and admins can.`
+        errorBox.hidden = false
+      } else {
+        errorBox.textContent = `The server did not save this ${def.singular}. Try again.`
+        errorBox.hidden = false
+      }
+    }
+
+    dialog.addEventListener('close', () => resolve(saved))
+    openDialog(dialog)
+    grid.querySelector('input, select, textarea')?.focus()
+  })
+}

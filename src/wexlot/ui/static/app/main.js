@@ -1,0 +1,210 @@
+// The app shell: session, navigation, connection indicator, and which page is shown.
+//
+// Pages are client-side routes (/dashboard, /contacts, …); the server answers every such path with
+// the same shell, so a reload or a shared link opens the same page.
+
+import { supabase } from './client.js'
+import { Dashboard, clearFeed, recordChange } from './dashboard.js'
+import { h, mount } from './dom.js'
+import { ListView } from './listview.js'
+import { lookups } from './lookups.js'
+import { clearNotices, notify } from './notices.js'
+import { DEFS, TABLES } from './schema.js'
+import { INACTIVE_MESSAGE, explainAuthError, renderSignIn } from './signin.js'
+import { sync } from './sync.js'
+
+const main = document.getElementById('main')
+const nav = document.getElementById('nav')
+const navToggle = document.getElementById('nav-toggle')
+const connection = document.getElementById('connection')
+const account = document.getElementById('account')
+
+const DEACTIVATED_MESSAGE = 'Your account was deactivated, so this screen no longer receives data. Ask an administrator if this is a mistake.'
+
+let me = null // the signed-in staff row
+let view = null
+let phase = 'out' // out | entering | in
+
+// --- live data wiring (once) ----------------------------------------------------------------------
+
+sync.onChange((change) => {
+  lookups.apply(change)
+  recordChange(change)
+})
+sync.onState((state, detail) => {
+  connection.dataset.state = state
+  connection.querySelector('.label').textContent = detail
+  connection.title = `Real-time updates: ${detail}`
+  document.body.dataset.connection = state
+})
+sync.onResync((table) => {
+  if (TABLES.includes(table)) lookups.loadAll(table).catch(() => {})
+})
+
+// The server closed a channel: access was revoked (deactivated) or changed. Ask the auth API which.
+let checkingAccess = false
+sync.onClosedByServer(async () => {
+  if (checkingAccess || phase !== 'in') return
+  checkingAccess = true
+  try {
+    const { error } = await supabase.auth.getUser()
+    if (phase !== 'in') return
+    if (error?.code === 'user_banned' || error?.status === 401 || error?.status === 403) {
+      await signOutLocally()
+      leave(DEACTIVATED_MESSAGE, 'error')
+      return
+    }
+    // Still allowed (e.g. the role changed): join again with the current rights.
+    await sync.stop()
+    await sync.start()
+  } finally {
+    checkingAccess = false
+  }
+})
+
+// --- session --------------------------------------------------------------------------------------
+
+async function signOutLocally() {
+  await sync.stop()
+  await supabase.auth.signOut({ scope: 'local' }).catch(() => {})
+}
+
+/** Signs the current session in to the app: staff profile, lookups, realtime, then the page. */
+async function enter() {
+  phase = 'entering'
+  const { data: userData, error: userError } = await supabase.auth.getUser()
+  if (userError) {
+    await signOutLocally()
+    phase = 'out'
+    throw new Error(explainAuthError(userError))
+  }
+  const { data: staff, error } = await supabase.from('staff').select('*').eq('user_id', userData.user.id).maybeSingle()
+  if (error || !staff || !staff.is_active) {
+    await signOutLocally()
+    phase = 'out'
+    throw new Error(error ? `Could not load your profile: ${error.message}` : INACTIVE_MESSAGE)
+  }
+  me = staff
+  document.getElementById('account-name').textContent = `${me.full_name} · ${me.role}`
+  document.body.dataset.auth = 'in'
+  nav.hidden = false
+  navToggle.hidden = false
+  connection.hidden = false
+  account.hidden = false
+  await lookups.preload().catch((err) => notify(`Some names could not be loaded: ${err.message}`, { kind: 'error' }))
+  await sync.start()
+  phase = 'in'
+  if (location.pathname === '/' || location.pathname === '') history.replaceState(null, '', '/dashboard')
+  route()
+}
+
+function leave(message, kind = 'info') {
+  phase = 'out'
+  me = null
+  view?.destroy()
+  view = null
+  lookups.clear()
+  clearFeed()
+  clearNotices()
+  document.body.dataset.auth = 'out'
+  nav.hidden = true
+  navToggle.hidden = true
+  connection.hidden = true
+  account.hidden = true
+  renderSignIn(main, { message, messageKind: kind, onSignedIn: enter })
+}
+
+document.getElementById('sign-out').addEventListener('click', async () => {
+  phase = 'leaving'
+  await sync.stop()
+  await supabase.auth.signOut().catch(() => {})
+  if (location.pathname !== '/') history.replaceState(null, '', '/')
+  leave('You have signed out.')
+})
+
+// Another tab signed out, or the refresh token was revoked (password changed, account deactivated).
+supabase.auth.onAuthStateChange((event) => {
+  if (event !== 'SIGNED_OUT' || phase !== 'in') return
+  setTimeout(async () => {
+    await sync.stop()
+    leave('Your session has ended. Sign in again.')
+  }, 0)
+})
+
+// --- navigation -----------------------------------------------------------------------------------
+
+function setNavOpen(open) {
+  document.body.dataset.navOpen = String(open)
+  navToggle.setAttribute('aria-expanded', String(open))
+}
+navToggle.addEventListener('click', () => setNavOpen(document.body.dataset.navOpen !== 'true'))
+setNavOpen(false)
+
+export function navigate(path) {
+  if (path !== location.pathname + location.search) history.pushState(null, '', path)
+  setNavOpen(false)
+  route({ focus: true })
+}
+
+document.addEventListener('click', (event) => {
+  const link = event.target.closest('a[href]')
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return
+  const url = new URL(link.href)
+  if (url.origin !== location.origin || link.target || url.pathname.startsWith('/static/')) return
+  event.preventDefault()
+  navigate(url.pathname + url.search)
+})
+window.addEventListener('popstate', () => route({ focus: true }))
+
+function route({ focus = false } = {}) {
+  if (phase !== 'in') return
+  view?.destroy()
+  view = null
+  const page = location.pathname.replace(/^\/+|\/+$/g, '') || 'dashboard'
+  for (const link of nav.querySelectorAll('a')) {
+    if (new URL(link.href).pathname === `/${page}`) link.setAttribute('aria-current', 'page')
+    else link.removeAttribute('aria-current')
+  }
+  if (page === 'dashboard') {
+    view = new Dashboard({ me })
+    document.title = 'Dashboard · WeXlot'
+  } else if (TABLES.includes(page)) {
+    view = new ListView({
+      table: page,
+      me,
+      params: new URLSearchParams(location.search),
+      onParams: (params) => {
+        const query = params.toString()
+        history.replaceState(null, '', `/${page}${query ? `?${query}` : ''}`)
+      },
+    })
+    document.title = `${DEFS[page].title} · WeXlot`
+  } else {
+    document.title = 'Not found · WeXlot'
+    mount(main, h('section', { 'aria-labelledby': 'nf-title' },
+      h('h1', { id: 'nf-title', tabindex: '-1' }, 'Page not found'),
+      h('p', {}, 'There is no page at this address. ', h('a', { href: '/dashboard' }, 'Go to the dashboard'), '.')))
+    if (focus) main.querySelector('h1').focus()
+    return
+  }
+  mount(main, view.el)
+  if (focus) view.heading.focus()
+  view.start().catch((err) => notify(`This page failed to load: ${err.message}`, { kind: 'error' }))
+}
+
+// --- start ----------------------------------------------------------------------------------------
+
+async function boot() {
+  const { data } = await supabase.auth.getSession()
+  if (!data.session) {
+    leave(null)
+    return
+  }
+  try {
+    await enter()
+  } catch (err) {
+    leave(err.message, 'error')
+  }
+}
+
+boot()

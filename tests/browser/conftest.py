@@ -1,0 +1,322 @@
+"""The CRM web app in real headless Chromium (Playwright), against a live ``wexlot serve --demo``.
+
+Debian's ``/usr/bin/chromium`` is driven through ``executable_path`` (Playwright never downloads a
+browser here; ``scripts/test`` installs the Debian package). Each browser *context* is one machine: its
+own storage, session and WebSocket. One server per test module and backend, with the demo team and
+data plus one inactive login made with ``wexlot user create``; tests keep their data apart by name
+and assert on differences, never on an empty database.
+
+Every wait is bounded: Playwright's ``expect`` with the timeout set below, ``wait_for_event`` with an
+explicit timeout. A failing test leaves a screenshot and the console of each machine in
+``tests/artifacts/browser/`` and the server's log tail in its report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg2
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+
+from support.live_server import LiveServer, keys
+from wexlot.crm.demo import DEMO_PASSWORD, STAFF
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
+BACKENDS = ("sqlite", "postgres")
+EXPECT_TIMEOUT_MS = 15_000
+LIVE_TIMEOUT_MS = 20_000  # sign-in, 7 channels joined, first page loaded
+HTTP_TIMEOUT = 15.0
+CLI_TIMEOUT = 120.0
+LOG_TAIL_CHARS = 8000
+SETUP_LINE = "[CRM] Setting up real-time subscriptions..."
+TABLES = ("staff", "contacts", "companies", "deals", "activities", "interactions", "platforms")
+
+INACTIVE = ("ivy.inactive@example.com", "Ivy Inactive")
+INACTIVE_PASSWORD = "Inactive-Pass-2468"
+# An active rep whom a test deactivates while signed in (so the demo logins stay usable).
+REVOCABLE = ("rex.revoked@example.com", "Rex Revoked")
+
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+@dataclass(frozen=True)
+class Login:
+    email: str
+    password: str
+    name: str
+    role: str
+
+
+DEMO = {m.key: Login(m.email, DEMO_PASSWORD, m.full_name, m.role) for m in STAFF}
+
+
+@dataclass
+class CrmServer:
+    """The live server of this module and backend, plus the test side's ways to change its data."""
+
+    backend: str
+    url: str
+    anon_key: str
+    service_key: str
+    database_url: str
+    server: LiveServer
+
+    def rest(self, method: str, path: str, *, params: dict[str, str] | None = None, json: Any = None) -> Any:
+        """A service_role REST call (bypasses access rules), returning the representation."""
+        response = httpx.request(
+            method,
+            f"{self.url}/rest/v1/{path}",
+            params=params,
+            json=json,
+            headers={
+                "apikey": self.service_key,
+                "Authorization": f"Bearer {self.service_key}",
+                "Prefer": "return=representation",
+            },
+            timeout=HTTP_TIMEOUT,
+        )
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    def realtime_api(self, path: str) -> Any:
+        """A service_role GET on ``/realtime/v1/api/<path>``."""
+        response = httpx.get(
+            f"{self.url}/realtime/v1/api/{path}",
+            headers={"apikey": self.service_key, "Authorization": f"Bearer {self.service_key}"},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def position(self) -> int:
+        """The server's current change position (everything captured so far)."""
+        return int(self.realtime_api("status")["position"])
+
+    def wait_captured(self, since: int, table: str, count: int, timeout: float = 15.0) -> None:
+        """Until the server has captured ``count`` changes to ``table`` after ``since`` (bounded poll).
+
+        Writes from outside the server are captured asynchronously (trigger log / logical replication);
+        a test that needs them to be in the catch-up history, not only committed, waits for this.
+        """
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            seen = len(self.realtime_api(f"changes?since={since}&tables={table}")["changes"])
+            if seen >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the server captured {seen} of {count} changes to {table} within {timeout}s")
+
+    def outside(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """A write that bypasses the server: psycopg2 on PostgreSQL, the sqlite3 module on SQLite."""
+        if self.database_url.startswith("sqlite"):
+            conn = sqlite3.connect(self.database_url.removeprefix("sqlite:///"), timeout=15)
+            try:
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute(sql.replace("%s", "?"), params)
+                conn.commit()
+            finally:
+                conn.close()
+            return
+        pg = psycopg2.connect(self.database_url, connect_timeout=10)
+        try:
+            with pg, pg.cursor() as cur:
+                cur.execute(sql, params)
+        finally:
+            pg.close()
+
+
+@dataclass
+class Machine:
+    """One browser context: a separate machine with its own session, storage and console."""
+
+    name: str
+    context: BrowserContext
+    page: Page
+    base_url: str
+    console: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"))
+        self.page.on("request", lambda request: self.requests.append(request.url))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        self.console.append(message.text)
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def sign_in(self, login: Login, path: str = "/contacts") -> None:
+        """Signs in from the sign-in page at ``path`` and waits until the page is live and loaded."""
+        self.goto(path)
+        self.page.get_by_label("Email").fill(login.email)
+        self.page.get_by_label("Password").fill(login.password)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.expect_ready()
+
+    def expect_ready(self) -> None:
+        """All 7 channels joined (indicator says Live) and the page's data loaded."""
+        expect(self.page.locator("#connection")).to_have_attribute("data-state", "live", timeout=LIVE_TIMEOUT_MS)
+        expect(self.page.locator("main section[data-state='loading']")).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+
+    def lines(self, prefix: str) -> list[str]:
+        return [line for line in self.console if line.startswith(prefix)]
+
+    def wait_console(self, prefix: str, timeout_ms: float = EXPECT_TIMEOUT_MS) -> str:
+        """The first console line starting with ``prefix``, waiting at most ``timeout_ms``."""
+        # Playwright's sync API delivers events only inside its own calls, so nothing can slip in
+        # between this check and the wait below.
+        found = self.lines(prefix)
+        if found:
+            return found[0]
+        message = self.page.wait_for_event("console", predicate=lambda m: m.text.startswith(prefix), timeout=timeout_ms)
+        return message.text
+
+    def row(self, text: str) -> Any:
+        """The list row (``tr``) whose text contains ``text``."""
+        return self.page.locator("table.list tbody tr", has_text=text)
+
+    def count(self) -> int:
+        return int(self.page.locator("[data-testid=count]").get_attribute("data-total") or "0")
+
+    def screenshot(self, name: str, backend: str, *, full_page: bool = True) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{backend}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+# --- module-scoped server per backend (overrides tests/conftest.py's function-scoped fixtures) ----------
+
+
+@pytest.fixture(scope="module")
+def backend(request: pytest.FixtureRequest) -> str:
+    """Module-scoped ``backend``; the root ``pytest_generate_tests`` parametrizes it."""
+    name: str = getattr(request, "param", "sqlite")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
+    return name
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser-data")
+
+
+@pytest.fixture(scope="module")
+def database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh copy of the migrated template database, one per module and backend."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path_factory.mktemp("browser-sqlite") / "wexlot.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"browser_{uuid.uuid4().hex[:12]}"
+    url: str = cluster.create_database(name, template=template_name)
+    yield url
+    try:
+        cluster.drop_database(name)
+    except Exception:
+        pass  # the cluster is deleted at the end of the session anyway
+
+
+def _cli(*args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wexlot", *args],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"`wexlot {' '.join(args[:2])}` exited with {result.returncode}\n{result.stderr}")
+
+
+@pytest.fixture(scope="module")
+def crm(backend: str, data_dir: Path, database_url: str) -> Iterator[CrmServer]:
+    """``wexlot serve --demo`` on this module's database, plus two logins made with ``wexlot user create``."""
+    with LiveServer(data_dir, database_url, extra_args=["--demo"], name=f"browser-{backend}") as server:
+        # After the demo load (it only fills an empty database), like an operator adding colleagues.
+        for email, name in (INACTIVE, REVOCABLE):
+            _cli(
+                "user", "create", email, "--role", "rep", "--name", name, "--password", INACTIVE_PASSWORD,
+                "--data-dir", str(data_dir), "--database-url", database_url,
+            )  # fmt: skip
+        key = keys(data_dir, database_url)
+        crm = CrmServer(backend, server.url, key["anon_key"], key["service_role_key"], database_url, server)
+        crm.rest("PATCH", "staff", params={"email": f"eq.{INACTIVE[0]}"}, json={"is_active": False})
+        yield crm
+
+
+# --- the browser ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (./scripts/test installs it)")
+    for stale in ARTIFACTS.glob("FAILED-*"):  # evidence of an earlier run's failures
+        stale.unlink()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def machines(browser: Browser, crm: CrmServer, request: pytest.FixtureRequest) -> Iterator[Callable[..., Machine]]:
+    """``machines("A")`` → a new browser context (a machine) on the live server; closed after the test."""
+    opened: list[Machine] = []
+
+    def open_machine(name: str, *, base_url: str | None = None, viewport: dict[str, int] | None = None) -> Machine:
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+        machine = Machine(name, context, context.new_page(), base_url or crm.url)
+        opened.append(machine)
+        return machine
+
+    yield open_machine
+    report = getattr(request.node, "rep_call", None)
+    for machine in opened:
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            stem = f"FAILED-{request.node.name}-{machine.name}".replace("/", "_").replace("[", "-").replace("]", "")
+            try:
+                machine.page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+            except Exception:
+                pass
+            (ARTIFACTS / f"{stem}.console.txt").write_text("\n".join(machine.console))
+        machine.context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
+    """Keeps the call report on the item (for the screenshots above) and adds the server log tail."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, CrmServer):
+            report.sections.append((f"wexlot server logs ({value.backend})", value.server.logs()[-LOG_TAIL_CHARS:]))
+            return
