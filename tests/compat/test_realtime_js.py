@@ -19,26 +19,21 @@ register no tests; ``test_supabase_js.py`` leaves them out.
 from __future__ import annotations
 
 import json
-import os
 import random
-import re
-import shutil
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import psycopg2
 import pytest
+from node_runner import run_node_tests
 
 from support.tcp_proxy import TcpProxy
 
@@ -47,7 +42,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(180)]
 
-NODE_DIR = Path(__file__).parent / "node"
 # node file -> how many tests it holds (fewer means some silently vanished; a file that registered no
 # test at all is reported by node as one passing test named after the file).
 NODE_FILES = {"realtime-changes.test.mjs": 3, "realtime-access.test.mjs": 3, "realtime-catchup.test.mjs": 1}
@@ -380,35 +374,14 @@ def control(compat_server: CompatServer, database_url: str) -> Iterator[Control]
 
 
 def run_node(server: CompatServer, control: Control, node_file: str, expected: int, extra_env: dict[str, str]) -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed (scripts/test installs nodejs and npm)")
-    if not (NODE_DIR / "node_modules" / "@supabase" / "supabase-js").is_dir():
-        pytest.fail(f"node packages missing: run `npm ci` in {NODE_DIR} (scripts/test does)")
-    cmd = [node, "--test", "--test-reporter=spec", f"--test-timeout={TEST_TIMEOUT_MS}", node_file]
-    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", **server.node_env(),
-           "WEXLOT_RT_CONTROL": control.url, **extra_env}  # fmt: skip
-    try:
-        result = subprocess.run(
-            cmd, cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=NODE_TIMEOUT,
-            stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        pytest.fail(f"{node_file} timed out after {NODE_TIMEOUT}s on {server.backend}\n{out}")
-    if result.returncode != 0:
-        pytest.fail(
-            f"{node_file} failed on {server.backend} (node exit {result.returncode})\n"
-            f"--- node stdout ---\n{result.stdout}\n--- node stderr ---\n{result.stderr}",
-            pytrace=False,
-        )
-    sys.stdout.write(result.stdout)  # shown with -rP / -s
-    summary = dict(re.findall(r"^\u2139 (tests|pass|fail|skipped|todo|cancelled) (\d+)$", result.stdout, re.MULTILINE))
-    ran = int(summary.get("tests", 0))
-    assert ran == expected, f"{node_file}: {ran} tests ran, expected {expected}: {summary}\n{result.stdout}"
-    assert f"{node_file} (" not in result.stdout, f"{node_file} registered no tests\n{result.stdout}"
-    assert summary.get("pass") == summary.get("tests"), f"not every node test passed: {summary}\n{result.stdout}"
-    return result.stdout
+    env = {**server.node_env(), "WEXLOT_RT_CONTROL": control.url, **extra_env}
+    summary = run_node_tests(
+        [node_file], env, what=node_file, backend=server.backend, timeout=NODE_TIMEOUT, test_timeout_ms=TEST_TIMEOUT_MS
+    )
+    stdout = str(summary.pop("_stdout"))
+    assert summary.get("tests") == expected, f"{node_file}: {summary.get('tests')} tests ran, expected {expected}"
+    assert f"{node_file} (" not in stdout, f"{node_file} registered no tests\n{stdout}"
+    return stdout
 
 
 @pytest.mark.parametrize("node_file", NODE_FILES)

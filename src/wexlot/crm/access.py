@@ -19,6 +19,7 @@ The rules:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,12 +72,16 @@ SERVICE = Principal(role="service_role")
 # --- the rule language --------------------------------------------------------------------------
 
 
-class Rule:
-    def sql(self, table: Table, principal: Principal) -> ColumnElement[bool]:
-        raise NotImplementedError  # pragma: no cover - abstract
+class Rule(ABC):
+    """One boolean expression over a row, with two readings that must agree (see the module docstring)."""
 
+    @abstractmethod
+    def sql(self, table: Table, principal: Principal) -> ColumnElement[bool]:
+        """The rule as a SQL predicate on ``table`` (which may be an alias)."""
+
+    @abstractmethod
     def test(self, row: Row, principal: Principal, parents: ParentLookup) -> bool:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The rule evaluated on ``row``, looking up referenced parents with ``parents``."""
 
 
 @dataclass(frozen=True)
