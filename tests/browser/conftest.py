@@ -252,6 +252,8 @@ def _cli(*args: str) -> None:
 @pytest.fixture(scope="module")
 def crm(backend: str, data_dir: Path, database_url: str) -> Iterator[CrmServer]:
     """``wexlot serve --demo`` on this module's database, plus two logins made with ``wexlot user create``."""
+    for stale in ARTIFACTS.glob(f"FAILED-*{backend}*"):  # evidence of an earlier run's failures
+        stale.unlink()
     with LiveServer(data_dir, database_url, extra_args=["--demo"], name=f"browser-{backend}") as server:
         # After the demo load (it only fills an empty database), like an operator adding colleagues.
         for email, name in (INACTIVE, REVOCABLE):
@@ -268,12 +270,12 @@ def crm(backend: str, data_dir: Path, database_url: str) -> Iterator[CrmServer]:
 # --- the browser ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop marked as running while it
+    # is open, which would break every asyncio test that pytest runs after the browser modules.
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (./scripts/test installs it)")
-    for stale in ARTIFACTS.glob("FAILED-*"):  # evidence of an earlier run's failures
-        stale.unlink()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
