@@ -13,12 +13,10 @@ explicit timeout. A failing test leaves a screenshot and the console of each mac
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import psycopg2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
+from support.databases import fresh_database
 from support.live_server import LiveServer, keys
 from wexlot.crm.demo import DEMO_PASSWORD, STAFF
 
@@ -222,22 +221,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def database_url(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    """A fresh copy of the migrated template database, one per module and backend."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path_factory.mktemp("browser-sqlite") / "wexlot.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"browser_{uuid.uuid4().hex[:12]}"
-    url: str = cluster.create_database(name, template=template_name)
-    yield url
-    try:
-        cluster.drop_database(name)
-    except Exception:
-        pass  # the cluster is deleted at the end of the session anyway
+    """Module-scoped override of the root ``database_url``: a fresh copy of the migrated template."""
+    with fresh_database(backend, request, tmp_path_factory, "browser") as url:
+        yield url
 
 
 def _cli(*args: str) -> None:

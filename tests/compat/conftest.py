@@ -12,10 +12,8 @@ tagging it with a unique run string, never by relying on an empty database.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from support.databases import fresh_database
 from support.live_server import LiveServer, keys
 
 BACKENDS = ("sqlite", "postgres")
@@ -88,22 +87,8 @@ def database_url(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """Module-scoped override of the root ``database_url``: a fresh copy of the migrated template."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path_factory.mktemp("compat-sqlite") / "wexlot.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-        return
-
-    cluster = request.getfixturevalue("pg_cluster")
-    pg_template_name: str = request.getfixturevalue("pg_template")
-    name = f"compat_{uuid.uuid4().hex[:12]}"
-    url: str = cluster.create_database(name, template=pg_template_name)
-    yield url
-    try:
-        cluster.drop_database(name)
-    except Exception:
-        pass  # the cluster is deleted at the end of the session anyway
+    with fresh_database(backend, request, tmp_path_factory, "compat") as url:
+        yield url
 
 
 def create_login(data_dir: Path, database_url: str, email: str, role: str, name: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 import websockets
 
 from support.crm import Login, make_login
+from support.databases import fresh_database
 from support.live_server import LiveServer, keys
 from support.phoenix import PhoenixClient, pg_binding
 from wexlot.auth.tokens import Tokens
@@ -64,20 +64,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def database_url(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path_factory.mktemp("limits-sqlite") / "wexlot.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = f"limits_{uuid.uuid4().hex[:12]}"
-    url: str = cluster.create_database(name, template=request.getfixturevalue("pg_template"))
-    yield url
-    try:
-        cluster.drop_database(name)
-    except Exception:
-        pass  # the cluster goes at the end of the session anyway
+    """Module-scoped override of the root ``database_url``: a fresh copy of the migrated template."""
+    with fresh_database(backend, request, tmp_path_factory, "limits") as url:
+        yield url
 
 
 class Env:
