@@ -48,3 +48,12 @@ export function debounce(fn, ms) {
   wrapped.cancel = () => clearTimeout(timer)
   return wrapped
 }
+
+/** A random v4 UUID (crypto.randomUUID needs a secure context; plain-HTTP LAN setups are not one). */
+export function newId() {
+  const b = crypto.getRandomValues(new Uint8Array(16))
+  b[6] = (b[6] & 0x0f) | 0x40
+  b[8] = (b[8] & 0x3f) | 0x80
+  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}

@@ -7,7 +7,7 @@
 // write it, and the form says which instead of overwriting.
 
 import { supabase } from './client.js'
-import { h, uid } from './dom.js'
+import { h, newId, uid } from './dom.js'
 import { lookups } from './lookups.js'
 import { DEFS, canWrite, describe, isElevated } from './schema.js'
 
@@ -171,15 +171,6 @@ export function confirmDialog({ title, message, confirmLabel = 'Confirm', danger
  * recognise the realtime echo of its own write even when the echo beats the HTTP response),
  * `onSaved(row, created)` before the dialog closes, `onFailed(id)` when the server refused.
  */
-/** A random v4 UUID (crypto.randomUUID needs a secure context; plain-HTTP LAN setups are not one). */
-export function newId() {
-  const b = crypto.getRandomValues(new Uint8Array(16))
-  b[6] = (b[6] & 0x0f) | 0x40
-  b[8] = (b[8] & 0x3f) | 0x80
-  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
-
 export async function openRecordForm({ table, row = null, me, onSaving, onSaved, onFailed }) {
   const def = DEFS[table]
   const creating = row === null

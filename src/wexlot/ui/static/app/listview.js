@@ -11,6 +11,7 @@ import { supabase } from './client.js'
 import { debounce, h, mount, uid } from './dom.js'
 import { confirmDialog, openRecordForm } from './form.js'
 import { formatCell } from './format.js'
+import { rowActionsFor, toolbarFor } from './listextras.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
 import { ListWindow, matcher, orderTerms } from './rows.js'
@@ -92,6 +93,16 @@ export class ListView {
     if (this.sort.key !== d.key || this.sort.asc !== d.asc) params.set('sort', `${this.sort.key}.${this.sort.asc ? 'asc' : 'desc'}`)
     if (this.page > 1) params.set('page', String(this.page))
     return params
+  }
+
+  /** A query for the rows this list shows (search and filters) in its order, unpaged: for extras such as CSV export. */
+  query(columns = '*', options = undefined) {
+    return this.ordered(this.baseQuery(columns, options))
+  }
+
+  /** Reloads the current page from the server. */
+  reload() {
+    return this.load()
   }
 
   baseQuery(columns, options) {
@@ -345,7 +356,7 @@ export class ListView {
     this.wrap = h('div', { class: 'list-wrap' }, this.status, this.table_, this.empty,
       h('nav', { class: 'pager', 'aria-label': `${def.title} pages` }, this.prev, this.range, this.next))
     this.el = h('section', { class: 'list-view', 'aria-labelledby': headingId, dataset: { table: this.table } },
-      h('div', { class: 'view-head' }, this.heading, this.countEl, h('div', { class: 'actions' }, newButton)),
+      h('div', { class: 'view-head' }, this.heading, this.countEl, h('div', { class: 'actions' }, newButton, toolbarFor(this))),
       searchForm,
       this.wrap,
     )
@@ -416,6 +427,7 @@ export class ListView {
     const actions = h('td', { class: 'row-actions', 'data-label': 'Actions' },
       writable ? h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'edit' }, 'aria-label': `Edit ${name}`, onclick: () => this.edit(row) }, 'Edit') : null,
       writable ? h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'delete' }, 'aria-label': `Delete ${name}`, onclick: () => this.remove(row) }, 'Delete') : null,
+      rowActionsFor(this, row),
     )
     const tr = h('tr', { dataset: { id: row.id, version: row.version } }, cells, actions)
     const started = this.flashes.get(row.id)

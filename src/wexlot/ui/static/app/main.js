@@ -4,12 +4,20 @@
 // the same shell, so a reload or a shared link opens the same page.
 
 import { supabase } from './client.js'
+import './csv.js' // list extras: export, import
 import { Dashboard, clearFeed, recordChange } from './dashboard.js'
+import { DetailView } from './detail.js'
 import { h, mount } from './dom.js'
 import { ListView } from './listview.js'
 import { lookups } from './lookups.js'
 import { clearNotices, notify } from './notices.js'
+import { Pipeline } from './pipeline.js'
+import { presence } from './presence.js'
 import { DEFS, TABLES } from './schema.js'
+import { RealtimeSettings } from './settings.js'
+import './staffadmin.js' // list extras: invite, role, deactivate, temporary password
+import { StatusPage } from './status.js'
+import { Tasks } from './tasks.js'
 import { INACTIVE_MESSAGE, explainAuthError, renderSignIn } from './signin.js'
 import { sync } from './sync.js'
 
@@ -24,6 +32,16 @@ const DEACTIVATED_MESSAGE = 'Your account was deactivated, so this screen no lon
 let me = null // the signed-in staff row
 let view = null
 let phase = 'out' // out | entering | in
+
+// Pages other than the table lists: /<name> → { title, adminOnly, make({ me, params, onParams }) }.
+// A page object has `el`, `heading`, `start()` (async) and `destroy()`.
+const PAGES = {
+  dashboard: { title: 'Dashboard', make: (ctx) => new Dashboard(ctx) },
+  pipeline: { title: 'Pipeline', make: (ctx) => new Pipeline(ctx) },
+  tasks: { title: 'Tasks', make: (ctx) => new Tasks(ctx) },
+  settings: { title: 'Realtime settings', adminOnly: true, make: (ctx) => new RealtimeSettings(ctx) },
+  status: { title: 'Status', make: (ctx) => new StatusPage(ctx) },
+}
 
 // --- live data wiring (once) ----------------------------------------------------------------------
 
@@ -65,6 +83,7 @@ sync.onClosedByServer(async () => {
 // --- session --------------------------------------------------------------------------------------
 
 async function signOutLocally() {
+  presence.stop()
   await sync.stop()
   await supabase.auth.signOut({ scope: 'local' }).catch(() => {})
 }
@@ -91,7 +110,9 @@ async function enter() {
   navToggle.hidden = false
   connection.hidden = false
   account.hidden = false
+  for (const item of nav.querySelectorAll('[data-admin-only]')) item.hidden = me.role !== 'admin'
   await lookups.preload().catch((err) => notify(`Some names could not be loaded: ${err.message}`, { kind: 'error' }))
+  presence.start(me)
   await sync.start()
   phase = 'in'
   if (location.pathname === '/' || location.pathname === '') history.replaceState(null, '', '/dashboard')
@@ -101,6 +122,7 @@ async function enter() {
 function leave(message, kind = 'info') {
   phase = 'out'
   me = null
+  presence.stop()
   view?.destroy()
   view = null
   lookups.clear()
@@ -116,6 +138,7 @@ function leave(message, kind = 'info') {
 
 document.getElementById('sign-out').addEventListener('click', async () => {
   phase = 'leaving'
+  presence.stop()
   await sync.stop()
   await supabase.auth.signOut().catch(() => {})
   if (location.pathname !== '/') history.replaceState(null, '', '/')
@@ -156,37 +179,53 @@ document.addEventListener('click', (event) => {
 })
 window.addEventListener('popstate', () => route({ focus: true }))
 
+function notFound(focus) {
+  document.title = 'Not found · WeXlot'
+  mount(main, h('section', { 'aria-labelledby': 'nf-title' },
+    h('h1', { id: 'nf-title', tabindex: '-1' }, 'Page not found'),
+    h('p', {}, 'There is no page at this address. ', h('a', { href: '/dashboard' }, 'Go to the dashboard'), '.')))
+  if (focus) main.querySelector('h1').focus()
+}
+
+/** The page object for a path: /dashboard, /pipeline…, /<table>, /<table>/<id>; null when none. */
+function pageFor(segments) {
+  const [first, second] = segments
+  const params = new URLSearchParams(location.search)
+  if (segments.length === 1 && PAGES[first]) {
+    const page = PAGES[first]
+    if (page.adminOnly && me.role !== 'admin') return null
+    return { title: page.title, view: page.make({ me, params, onParams: replaceParams(`/${first}`) }) }
+  }
+  if (!TABLES.includes(first) || segments.length > 2) return null
+  if (second) return { title: DEFS[first].title, view: new DetailView({ table: first, id: second, me }) }
+  return {
+    title: DEFS[first].title,
+    view: new ListView({ table: first, me, params, onParams: replaceParams(`/${first}`) }),
+  }
+}
+
+const replaceParams = (path) => (params) => {
+  const query = params.toString()
+  history.replaceState(null, '', `${path}${query ? `?${query}` : ''}`)
+}
+
 function route({ focus = false } = {}) {
   if (phase !== 'in') return
   view?.destroy()
   view = null
-  const page = location.pathname.replace(/^\/+|\/+$/g, '') || 'dashboard'
+  const segments = location.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+  if (segments.length === 0) segments.push('dashboard')
   for (const link of nav.querySelectorAll('a')) {
-    if (new URL(link.href).pathname === `/${page}`) link.setAttribute('aria-current', 'page')
+    if (new URL(link.href).pathname === `/${segments[0]}`) link.setAttribute('aria-current', 'page')
     else link.removeAttribute('aria-current')
   }
-  if (page === 'dashboard') {
-    view = new Dashboard({ me })
-    document.title = 'Dashboard · WeXlot'
-  } else if (TABLES.includes(page)) {
-    view = new ListView({
-      table: page,
-      me,
-      params: new URLSearchParams(location.search),
-      onParams: (params) => {
-        const query = params.toString()
-        history.replaceState(null, '', `/${page}${query ? `?${query}` : ''}`)
-      },
-    })
-    document.title = `${DEFS[page].title} · WeXlot`
-  } else {
-    document.title = 'Not found · WeXlot'
-    mount(main, h('section', { 'aria-labelledby': 'nf-title' },
-      h('h1', { id: 'nf-title', tabindex: '-1' }, 'Page not found'),
-      h('p', {}, 'There is no page at this address. ', h('a', { href: '/dashboard' }, 'Go to the dashboard'), '.')))
-    if (focus) main.querySelector('h1').focus()
+  const page = pageFor(segments)
+  if (!page) {
+    notFound(focus)
     return
   }
+  view = page.view
+  document.title = `${page.title} · WeXlot`
   mount(main, view.el)
   if (focus) view.heading.focus()
   view.start().catch((err) => notify(`This page failed to load: ${err.message}`, { kind: 'error' }))

@@ -44,6 +44,8 @@ class Sync {
     this.resyncListeners = new Set()
     this.stateListeners = new Set()
     this.closedListeners = new Set()
+    this.joinedListeners = new Set()
+    this.presenceListeners = new Set()
     this.started = false
     this.loggedSetup = false
     this.state = 'offline'
@@ -76,6 +78,23 @@ class Sync {
   onClosedByServer(fn) {
     this.closedListeners.add(fn)
     return () => this.closedListeners.delete(fn)
+  }
+
+  /** fn(table, channel) each time a table's channel (re)joins: presence is tracked again then. */
+  onJoined(fn) {
+    this.joinedListeners.add(fn)
+    return () => this.joinedListeners.delete(fn)
+  }
+
+  /** fn(table) when the presence state of a table's channel changed (see presence.js). */
+  onPresence(fn) {
+    this.presenceListeners.add(fn)
+    return () => this.presenceListeners.delete(fn)
+  }
+
+  /** The joined (or joining) channel of `table`, or null when not started. */
+  channel(table) {
+    return this.feeds.get(table)?.channel ?? null
   }
 
   /** fn(state, detail) on every connection-state change (state: live | reconnecting | offline). */
@@ -123,6 +142,7 @@ class Sync {
         .channel(table)
         .on('postgres_changes', { event: '*', schema: 'public', table }, (payload) => this.live(feed, payload))
         .on('broadcast', { event: 'position' }, (message) => this.checkpoint(feed, message?.payload?.position))
+        .on('presence', { event: 'sync' }, () => this.presenceChanged(feed))
         .subscribe((status, err) => this.status(feed, status, err))
     }
     this.timer = setInterval(() => this.updateState(), 1000)
@@ -146,6 +166,7 @@ class Sync {
     if (this.feeds.get(feed.table) !== feed) return // a channel of an earlier session
     if (status === 'SUBSCRIBED') {
       feed.joined = true
+      for (const fn of this.joinedListeners) fn(feed.table, feed.channel)
       if (!feed.everJoined) {
         feed.everJoined = true
         this.resolveWaiters(feed.table, true)
@@ -162,6 +183,11 @@ class Sync {
       if (status === 'CLOSED') for (const fn of this.closedListeners) fn(feed.table)
     }
     this.updateState()
+  }
+
+  presenceChanged(feed) {
+    if (this.feeds.get(feed.table) !== feed) return
+    for (const fn of this.presenceListeners) fn(feed.table)
   }
 
   checkpoint(feed, position) {

@@ -1,0 +1,13 @@
+// PLACEHOLDER (being built): replaced before commit.
+import { h } from './dom.js'
+
+export class Pipeline {
+  constructor() {
+    this.heading = h('h1', { tabindex: '-1' }, 'Pipeline')
+    this.el = h('section', {}, this.heading)
+  }
+
+  async start() {}
+
+  destroy() {}
+}

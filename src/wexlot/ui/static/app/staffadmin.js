@@ -1,0 +1,1 @@
+// PLACEHOLDER (being built): registers list extras (listextras.js).
