@@ -4,12 +4,18 @@
 // is mapped back to a field where it names one (not-null, check, unique, foreign-key and type errors).
 // An edit is saved only if the row still has the `version` the form was opened with (update … where
 // version = N); zero rows touched means someone changed or deleted it meanwhile, or the user may not
-// write it, and the form says which instead of overwriting.
+// write it, and the form says which instead of overwriting. On a conflict the fields are merged: a
+// field only one side changed takes that side's value, and a field both changed shows both values for
+// the user to choose. While the form is open it follows the record live (someone else's save, a
+// delete) and shows who else is viewing or editing it (presence).
 
 import { supabase } from './client.js'
 import { h, newId, uid } from './dom.js'
+import { formatCell } from './format.js'
 import { lookups } from './lookups.js'
+import { presence } from './presence.js'
 import { DEFS, canWrite, describe, isElevated } from './schema.js'
+import { sync } from './sync.js'
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
@@ -23,8 +29,9 @@ function toLocalInput(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`
 }
 
-function initialValue(field, row, me) {
+function initialValue(field, row, me, defaults) {
   if (row) return row[field.name]
+  if (defaults && field.name in defaults) return defaults[field.name]
   if (field.defaultMe) return me?.id ?? null
   if (field.defaultNow) return new Date().toISOString()
   return field.default ?? null
@@ -112,6 +119,37 @@ function readField(field, input) {
 
 const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
 
+/** Whether two values of `field` mean the same (a form's "…T10:00:00.000Z" equals the row's "…T10:00:00+00:00"). */
+function equal(field, a, b) {
+  const empty = (v) => v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)
+  if (empty(a) || empty(b)) return empty(a) && empty(b)
+  if (field.type === 'datetime') return Date.parse(a) === Date.parse(b)
+  if (field.type === 'number' || field.type === 'money') return Number(a) === Number(b)
+  return same(a, b)
+}
+
+/** Puts `value` into a field's input (used when a merge changes what the form shows). */
+function writeInput(field, input, value) {
+  if (field.type === 'checkbox') input.checked = Boolean(value)
+  else if (field.type === 'tags') input.value = (value ?? []).join(', ')
+  else if (field.type === 'datetime') input.value = toLocalInput(value)
+  else if (field.type === 'ref' && value && ![...input.options].some((o) => o.value === String(value))) {
+    input.append(h('option', { value }, lookups.name(field.ref, value)))
+    input.value = value
+  } else input.value = value ?? ''
+}
+
+/** A value as the person reads it, for the side-by-side conflict choice. */
+function display(field, value) {
+  if (value === null || value === undefined || value === '' || (Array.isArray(value) && !value.length)) return '(empty)'
+  if (field.type === 'ref') return lookups.name(field.ref, value)
+  if (field.type === 'select') return field.options.find((o) => o.value === value)?.label ?? String(value)
+  if (field.type === 'checkbox') return value ? 'Yes' : 'No'
+  if (field.type === 'datetime') return formatCell(value, 'timestamp')
+  if (field.type === 'tags') return value.join(', ')
+  return String(value)
+}
+
 /** The field a server error is about (by column name in its message, details or hint), and what to say. */
 export function explainServerError(error, fields, def) {
   const text = [error.message, error.details, error.hint].filter(Boolean).join(' ')
@@ -166,12 +204,12 @@ export function confirmDialog({ title, message, confirmLabel = 'Confirm', danger
 }
 
 /**
- * Opens the create (row = null) or edit form for `table`. Resolves with the saved row, or null when
+ * Opens the create (row = null; `defaults` prefills fields) or edit form for `table`. Resolves with the saved row, or null when
  * cancelled. `onSaving(id)` runs just before the request (a new row's id is made here, so the list can
  * recognise the realtime echo of its own write even when the echo beats the HTTP response),
  * `onSaved(row, created)` before the dialog closes, `onFailed(id)` when the server refused.
  */
-export async function openRecordForm({ table, row = null, me, onSaving, onSaved, onFailed }) {
+export async function openRecordForm({ table, row = null, defaults = null, me, onSaving, onSaved, onFailed }) {
   const def = DEFS[table]
   const creating = row === null
   const fields = def.fields.filter((f) => !f.elevatedOnly || isElevated(me)).map((f) => ({ ...f }))
@@ -182,6 +220,7 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
   return new Promise((resolve) => {
     let base = row // the version being edited
     let saved = null
+    let saving = false
     const titleId = uid('form-title')
     const errorBox = h('p', { class: 'form-error', role: 'alert', hidden: true })
     const conflictBox = h('div', { class: 'form-info', role: 'alert', hidden: true })
@@ -197,7 +236,7 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
         const id = uid(`f-${field.name}`)
         const errorId = `${id}-error`
         const hintId = field.hint ? `${id}-hint` : null
-        const input = inputFor(field, id, initialValue(field, source, me), [hintId, errorId].filter(Boolean).join(' '))
+        const input = inputFor(field, id, initialValue(field, source, me, defaults), [hintId, errorId].filter(Boolean).join(' '))
         const error = h('p', { id: errorId, class: 'field-error', hidden: true })
         inputs.set(field.name, input)
         errors.set(field.name, error)
@@ -260,27 +299,109 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
       return valid ? values : null
     }
 
-    const showConflict = (latest) => {
-      const who = latest.updated_by ? lookups.name('staff', latest.updated_by) : 'Someone'
-      conflictBox.replaceChildren(
-        h('p', {}, `${who} changed this ${def.singular} while you were editing it.`),
-        h('div', { class: 'dialog-actions' },
-          h('button', { type: 'button', class: 'button-quiet', onclick: () => { base = latest; build(latest); clearErrors() } }, 'Discard mine, show theirs'),
-          h('button', { type: 'button', onclick: () => { base = latest; clearErrors(); form.requestSubmit() } }, 'Save mine over theirs'),
-        ),
-      )
+    // Fields both sides changed, waiting for the user's choice: name -> { mine, theirs, choice }.
+    const pending = new Map()
+    const whoChanged = (latest) => (latest.updated_by ? lookups.name('staff', latest.updated_by) : 'Someone outside the app')
+
+    /** Merges what the user typed with `latest` (see the top of this file) and shows what is left to choose. */
+    const mergeWith = (latest) => {
+      const mine = Object.fromEntries(fields.map((f) => [f.name, readField(f, inputs.get(f.name)).value]))
+      const merged = { ...latest }
+      const both = []
+      for (const field of fields) {
+        const iChanged = !equal(field, mine[field.name], base[field.name])
+        const theyChanged = !equal(field, latest[field.name], base[field.name])
+        if (iChanged && theyChanged && !equal(field, mine[field.name], latest[field.name])) both.push(field)
+        if (iChanged) merged[field.name] = mine[field.name]
+      }
+      const theirsOnly = fields.filter((f) => !equal(f, latest[f.name], base[f.name]) && !both.includes(f))
+      base = latest
+      build(merged)
+      pending.clear()
+      for (const field of both) {
+        pending.set(field.name, { mine: mine[field.name], theirs: latest[field.name], choice: null })
+        inputs.get(field.name).closest('.field').append(choiceFor(field, whoChanged(latest)))
+      }
+      const who = whoChanged(latest)
+      const parts = [`${who} changed this ${def.singular} while you were editing it.`]
+      if (theirsOnly.length) parts.push(`Their changes to ${theirsOnly.map((f) => f.label.replace(/\s*\(.*\)$/, '').toLowerCase()).join(', ')} are taken in.`)
+      parts.push(both.length
+        ? `You both changed ${both.map((f) => f.label.replace(/\s*\(.*\)$/, '').toLowerCase()).join(', ')}: choose which value to keep, then save.`
+        : 'Nothing you changed was changed by them: review and save again.')
+      conflictBox.replaceChildren(h('p', {}, parts.join(' ')))
       conflictBox.hidden = false
+      dialog.dataset.conflict = both.length ? 'choose' : 'merged'
+      ;(grid.querySelector('.conflict-choice input') ?? saveButton).focus()
     }
+
+    /** Two labelled radios under a field both sides changed: keep mine / take theirs. */
+    const choiceFor = (field, who) => {
+      const entry = pending.get(field.name)
+      const name = uid(`choice-${field.name}`)
+      const label = field.label.replace(/\s*\(.*\)$/, '')
+      const option = (value, text, shown) => {
+        const id = uid(`${name}-${value}`)
+        const radio = h('input', {
+          type: 'radio', id, name, value,
+          onchange: () => {
+            entry.choice = value
+            writeInput(field, inputs.get(field.name), value === 'mine' ? entry.mine : entry.theirs)
+            errors.get(field.name).hidden = true
+            inputs.get(field.name).removeAttribute('aria-invalid')
+          },
+        })
+        return h('div', { class: 'choice' }, radio, h('label', { for: id }, `${text}: `, h('strong', {}, shown)))
+      }
+      return h('fieldset', { class: 'conflict-choice', dataset: { field: field.name } },
+        h('legend', {}, `${label} was changed by you and by ${who}`),
+        option('mine', 'Keep mine', display(field, entry.mine)),
+        option('theirs', `Use theirs (${who})`, display(field, entry.theirs)))
+    }
+
+    // Follow the record while the form is open: someone else's save or a delete is said at once.
+    let deleted = false
+    const stopFollowing = creating ? () => {} : sync.onChange((change) => {
+      const changed = change.record ?? change.old
+      if (change.table !== table || changed?.id !== base.id) return
+      if (change.type === 'DELETE') {
+        deleted = true
+        errorBox.textContent = `This ${def.singular} was deleted by someone else while you were editing it. Your changes cannot be saved.`
+        errorBox.hidden = false
+        saveButton.disabled = true
+        dialog.dataset.deleted = 'true'
+      } else if (Number(change.record.version) > Number(base.version) && !saving) {
+        conflictBox.replaceChildren(h('p', {}, `${whoChanged(change.record)} just saved a change to this ${def.singular}. When you save, your changes are merged with theirs; fields you both changed are shown side by side.`))
+        conflictBox.hidden = false
+      }
+    })
+
+    // Who else has this record open (presence on the table's channel).
+    const others = h('p', { class: 'presence-note', 'aria-live': 'polite', dataset: { testid: 'form-presence' } })
+    const showOthers = () => {
+      if (creating) return
+      const list = presence.onRecord(table, base.id)
+      others.hidden = list.length === 0
+      others.textContent = list.length ? `Also here: ${list.map((p) => `${p.name}${p.editing ? ' (editing)' : ' (viewing)'}`).join(', ')}` : ''
+    }
+    const stopPresence = presence.onChange(showOthers)
+    const focusBefore = presence.focus
+    if (!creating) presence.setFocus(table, row.id, { editing: true })
+    form.insertBefore(others, errorBox)
+    showOthers()
 
     form.addEventListener('submit', async (event) => {
       event.preventDefault()
       clearErrors()
+      if (deleted) return
       const values = collect()
-      if (!values) {
+      const unchosen = [...pending].filter(([, entry]) => entry.choice === null).map(([name]) => name)
+      for (const name of unchosen) setFieldError(name, 'Choose which value to keep.')
+      if (!values || unchosen.length) {
         focusFirstInvalid()
         return
       }
       saveButton.disabled = true
+      saving = true
       const id = creating ? newId() : base.id
       let ok = false
       onSaving?.(id)
@@ -289,7 +410,7 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
         if (creating) {
           result = await supabase.from(table).insert({ id, ...values }).select().single()
         } else {
-          const changes = Object.fromEntries(Object.entries(values).filter(([k, v]) => !same(v, base[k])))
+          const changes = Object.fromEntries(fields.filter((f) => !equal(f, values[f.name], base[f.name])).map((f) => [f.name, values[f.name]]))
           if (Object.keys(changes).length === 0) {
             dialog.close()
             return
@@ -320,7 +441,8 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
         errorBox.textContent = `Could not reach the server: ${err.message ?? err}`
         errorBox.hidden = false
       } finally {
-        saveButton.disabled = false
+        saving = false
+        saveButton.disabled = deleted
         if (!ok) onFailed?.(id)
       }
     })
@@ -331,11 +453,12 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
         errorBox.textContent = error.message
         errorBox.hidden = false
       } else if (!latest) {
-        errorBox.textContent = `This ${def.singular} was deleted by someone else while you were editing it.`
+        deleted = true
+        errorBox.textContent = `This ${def.singular} was deleted by someone else while you were editing it. Your changes cannot be saved.`
         errorBox.hidden = false
-        saveButton.disabled = true
+        dialog.dataset.deleted = 'true'
       } else if (Number(latest.version) !== Number(base.version)) {
-        showConflict(latest)
+        mergeWith(latest)
       } else if (!canWrite(table, me, latest)) {
         errorBox.textContent = `You may not change this ${def.singular}: only its owner, managers and admins can.`
         errorBox.hidden = false
@@ -345,7 +468,15 @@ export async function openRecordForm({ table, row = null, me, onSaving, onSaved,
       }
     }
 
-    dialog.addEventListener('close', () => resolve(saved))
+    dialog.addEventListener('close', () => {
+      stopFollowing()
+      stopPresence()
+      if (!creating) {
+        if (focusBefore && focusBefore.table === table && focusBefore.id === row.id) presence.setFocus(table, row.id)
+        else presence.clearFocus(table, row.id)
+      }
+      resolve(saved)
+    })
     openDialog(dialog)
     grid.querySelector('input, select, textarea')?.focus()
   })

@@ -14,6 +14,7 @@ import { formatCell } from './format.js'
 import { rowActionsFor, toolbarFor } from './listextras.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
+import { presence } from './presence.js'
 import { ListWindow, matcher, orderTerms } from './rows.js'
 import { DEFS, canWrite, capital, describe } from './schema.js'
 import { sync } from './sync.js'
@@ -40,6 +41,10 @@ export class ListView {
     this.me = me
     this.onParams = onParams
     this.q = params.get('q') ?? ''
+    // Active filters by column, as in the URL (?stage=won&owner_id=me); unknown values are dropped.
+    this.filters = Object.fromEntries((this.def.filters ?? [])
+      .map((f) => [f.key, params.get(f.key)])
+      .filter(([key, value]) => value && this.filterDef(key) && this.validFilter(this.filterDef(key), value)))
     this.sort = parseSort(this.def, params.get('sort'))
     this.page = Math.max(1, Number.parseInt(params.get('page') ?? '1', 10) || 1)
     this.loading = false
@@ -60,8 +65,8 @@ export class ListView {
   newWindow() {
     return new ListWindow({
       terms: orderTerms(this.def, this.sort),
-      matches: matcher(this.def.search, this.q),
-      searchColumns: this.def.search,
+      matches: this.matches(),
+      searchColumns: [...this.def.search, ...Object.keys(this.filters)],
       pageSize: PAGE_SIZE,
       offset: (this.page - 1) * PAGE_SIZE,
     })
@@ -74,6 +79,7 @@ export class ListView {
       sync.onChange((change) => this.handleChange(change)),
       sync.onResync((table) => table === this.table && this.load()),
       lookups.onChange(() => this.renderRows()),
+      presence.onChange(() => this.renderRows()),
     )
     await this.load()
   }
@@ -89,6 +95,7 @@ export class ListView {
   params() {
     const params = new URLSearchParams()
     if (this.q) params.set('q', this.q)
+    for (const [key, value] of Object.entries(this.filters)) params.set(key, value)
     const d = this.def.defaultSort[0]
     if (this.sort.key !== d.key || this.sort.asc !== d.asc) params.set('sort', `${this.sort.key}.${this.sort.asc ? 'asc' : 'desc'}`)
     if (this.page > 1) params.set('page', String(this.page))
@@ -109,6 +116,7 @@ export class ListView {
     let query = supabase.from(this.table).select(columns, options)
     const q = this.q.trim()
     if (q) query = query.or(this.def.search.map((c) => `${c}.ilike.${quoted(`*${q}*`)}`).join(','))
+    for (const [key, value] of Object.entries(this.filters)) query = query.eq(key, this.filterValue(value))
     return query
   }
 
@@ -241,6 +249,38 @@ export class ListView {
     this.load()
   }
 
+  setFilter(key, value) {
+    if (value) this.filters[key] = value
+    else delete this.filters[key]
+    this.page = 1
+    this.onParams(this.params())
+    this.load()
+  }
+
+  filterDef(key) {
+    return this.def.filters?.find((f) => f.key === key)
+  }
+
+  validFilter(filter, value) {
+    if (filter.options) return filter.options.some((o) => o.value === value)
+    return value === 'me' || /^[0-9a-f-]{36}$/i.test(value)
+  }
+
+  filterValue(value) {
+    return value === 'me' ? this.me.id : value
+  }
+
+  /** The search and the filters as a row test, for changes arriving live. */
+  matches() {
+    const search = matcher(this.def.search, this.q)
+    const wanted = Object.entries(this.filters).map(([key, value]) => [key, String(this.filterValue(value))])
+    return (row) => search(row) && wanted.every(([key, value]) => String(row[key]) === value)
+  }
+
+  filtered() {
+    return Boolean(this.q) || Object.keys(this.filters).length > 0
+  }
+
   setSort(key) {
     this.sort = this.sort.key === key ? { key, asc: !this.sort.asc } : { key, asc: true }
     this.page = 1
@@ -344,6 +384,7 @@ export class ListView {
     this.searchInput.addEventListener('input', search)
     const searchForm = h('form', { role: 'search', class: 'toolbar', onsubmit: (e) => { e.preventDefault(); search.cancel(); this.setQuery(this.searchInput.value) } },
       h('div', { class: 'field' }, h('label', { for: searchId }, `Search ${def.title.toLowerCase()}`), this.searchInput),
+      (def.filters ?? []).map((filter) => this.filterField(filter)),
     )
     this.thead = h('thead')
     this.tbody = h('tbody')
@@ -361,6 +402,23 @@ export class ListView {
       this.wrap,
     )
     this.renderHead()
+  }
+
+  /** A labelled select for one filter: "All" plus its values, or Anyone / Me / each staff member. */
+  filterField(filter) {
+    const id = uid(`filter-${filter.key}`)
+    const choices = filter.options ?? [
+      { value: 'me', label: 'Me' },
+      ...[...lookups.map('staff').values()]
+        .filter((row) => row && row.id !== this.me.id)
+        .map((row) => ({ value: row.id, label: row.full_name }))
+        .sort((x, y) => x.label.localeCompare(y.label)),
+    ]
+    const select = h('select', { id, dataset: { filter: filter.key }, onchange: () => this.setFilter(filter.key, select.value) },
+      h('option', { value: '' }, filter.ref ? 'Anyone' : 'All'),
+      choices.map((c) => h('option', { value: c.value }, c.label)))
+    select.value = this.filters[filter.key] ?? ''
+    return h('div', { class: 'field field-filter' }, h('label', { for: id }, filter.label), select)
   }
 
   setBusy(busy) {
@@ -386,7 +444,9 @@ export class ListView {
   renderCount() {
     const total = this.window.total
     const noun = total === 1 ? this.def.singular : this.def.title.toLowerCase()
-    this.countEl.textContent = this.q ? `${total} ${noun} matching “${this.q}”` : `${total} ${noun}`
+    const filterCount = Object.keys(this.filters).length
+    const filterText = filterCount ? ` (${filterCount} filter${filterCount > 1 ? 's' : ''})` : ''
+    this.countEl.textContent = (this.q ? `${total} ${noun} matching “${this.q}”` : `${total} ${noun}`) + filterText
     this.countEl.dataset.total = String(total)
     const first = total === 0 ? 0 : this.window.offset + 1
     const last = this.window.offset + this.window.rows.length
@@ -408,10 +468,20 @@ export class ListView {
     this.status.hidden = !this.error
     this.status.textContent = this.error ?? ''
     this.empty.hidden = Boolean(this.error) || this.window.rows.length > 0 || this.loading
-    this.empty.textContent = this.q ? `No ${this.def.title.toLowerCase()} match “${this.q}”.` : `No ${this.def.title.toLowerCase()} yet.`
+    const title = this.def.title.toLowerCase()
+    if (Object.keys(this.filters).length) this.empty.textContent = `No ${title} match these filters${this.q ? ` and “${this.q}”` : ''}.`
+    else this.empty.textContent = this.q ? `No ${title} match “${this.q}”.` : `No ${title} yet.`
     if (focusId && focusAction) {
       this.tbody.querySelector(`tr[data-id="${CSS.escape(focusId)}"] [data-action="${focusAction}"]`)?.focus()
     }
+  }
+
+  /** "Priya Shah editing" when someone else has this row open (presence on the table's channel). */
+  presenceBadge(row) {
+    const people = presence.onRecord(this.table, row.id)
+    if (!people.length) return null
+    const text = people.map((p) => `${p.name} ${p.editing ? 'editing' : 'viewing'}`).join(', ')
+    return h('span', { class: 'presence-badge', dataset: { testid: 'row-presence' } }, text)
   }
 
   renderRow(row, now) {
@@ -421,7 +491,9 @@ export class ListView {
       const text = column.kind === 'ref' ? lookups.name(column.ref, value) : formatCell(value, column.kind, row, column)
       const content = [text]
       if (index === 0 && row.visibility === 'private') content.push(' ', h('span', { class: 'badge badge-private' }, 'Private'))
-      return h('td', { 'data-label': column.label, dataset: { col: column.key, kind: column.kind } }, index === 0 ? h('strong', {}, content) : content)
+      if (index > 0) return h('td', { 'data-label': column.label, dataset: { col: column.key, kind: column.kind } }, content)
+      return h('td', { 'data-label': column.label, dataset: { col: column.key, kind: column.kind } },
+        h('strong', {}, h('a', { href: `/${this.table}/${row.id}` }, content[0]), content.slice(1)), this.presenceBadge(row))
     })
     const writable = canWrite(this.table, this.me, row)
     const actions = h('td', { class: 'row-actions', 'data-label': 'Actions' },

@@ -15,6 +15,7 @@ const CURRENCIES = ['USD', 'EUR', 'GBP', 'CAD', 'AUD', 'JPY', 'CHF']
 
 const capital = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s)
 const options = (values) => values.map((v) => ({ value: v, label: capital(v) }))
+const BOOL_OPTIONS = [{ value: 'true', label: 'Yes' }, { value: 'false', label: 'No' }]
 
 const visibilityField = { name: 'visibility', label: 'Visibility', type: 'select', options: options(VISIBILITIES), required: true, default: 'team', hint: 'Private: only the owner, managers and admins see it.' }
 const ownerField = { name: 'owner_id', label: 'Owner', type: 'ref', ref: 'staff', elevatedOnly: true, defaultMe: true }
@@ -29,12 +30,17 @@ const updatedColumn = { key: 'updated_at', label: 'Updated', kind: 'timestamp', 
  *   fields                form fields: name, label, type, required, options, ref, min, max, hint, wide
  *   writers               'admin' (admins only) or the columns naming the rep responsible for a row
  *   canCreate             false: rows are not created from this list (staff are invited by admins)
+ *   filters               list filters: key, label, and options (values) or ref (a staff id; "me" = mine)
  */
 export const DEFS = {
   staff: {
     title: 'Staff', singular: 'staff member', canCreate: false, writers: 'admin',
     search: ['full_name', 'email', 'title'],
     defaultSort: [{ key: 'full_name', asc: true }],
+    filters: [
+      { key: 'role', label: 'Role', options: options(ROLES) },
+      { key: 'is_active', label: 'Active', options: BOOL_OPTIONS },
+    ],
     columns: [
       { key: 'full_name', label: 'Name', kind: 'text', sortable: true },
       { key: 'email', label: 'Email', kind: 'text', sortable: true },
@@ -56,6 +62,11 @@ export const DEFS = {
     title: 'Contacts', singular: 'contact', writers: ['owner_id'],
     search: ['first_name', 'last_name', 'email'],
     defaultSort: [{ key: 'updated_at', asc: false }],
+    filters: [
+      { key: 'status', label: 'Status', options: options(CONTACT_STATUSES) },
+      { key: 'owner_id', label: 'Owner', ref: 'staff' },
+      { key: 'visibility', label: 'Visibility', options: options(VISIBILITIES) },
+    ],
     columns: [
       { key: 'name', label: 'Name', kind: 'text', sortable: true, sortKeys: ['last_name', 'first_name'], value: (r) => fullName(r) },
       { key: 'email', label: 'Email', kind: 'text', sortable: true },
@@ -84,6 +95,10 @@ export const DEFS = {
     title: 'Companies', singular: 'company', writers: ['owner_id'],
     search: ['name', 'domain', 'industry'],
     defaultSort: [{ key: 'name', asc: true }],
+    filters: [
+      { key: 'owner_id', label: 'Owner', ref: 'staff' },
+      { key: 'visibility', label: 'Visibility', options: options(VISIBILITIES) },
+    ],
     columns: [
       { key: 'name', label: 'Name', kind: 'text', sortable: true },
       { key: 'industry', label: 'Industry', kind: 'text', sortable: true },
@@ -109,6 +124,11 @@ export const DEFS = {
     title: 'Deals', singular: 'deal', writers: ['owner_id'],
     search: ['title'],
     defaultSort: [{ key: 'updated_at', asc: false }],
+    filters: [
+      { key: 'stage', label: 'Stage', options: options(STAGES) },
+      { key: 'owner_id', label: 'Owner', ref: 'staff' },
+      { key: 'visibility', label: 'Visibility', options: options(VISIBILITIES) },
+    ],
     columns: [
       { key: 'title', label: 'Title', kind: 'text', sortable: true },
       { key: 'amount', label: 'Amount', kind: 'money', sortable: true },
@@ -135,6 +155,11 @@ export const DEFS = {
     title: 'Activities', singular: 'activity', writers: ['owner_id', 'assigned_to'],
     search: ['subject', 'description'],
     defaultSort: [{ key: 'due_at', asc: true }],
+    filters: [
+      { key: 'completed', label: 'State', options: [{ value: 'false', label: 'Open' }, { value: 'true', label: 'Done' }] },
+      { key: 'type', label: 'Type', options: options(ACTIVITY_TYPES) },
+      { key: 'assigned_to', label: 'Assigned to', ref: 'staff' },
+    ],
     columns: [
       { key: 'subject', label: 'Subject', kind: 'text', sortable: true },
       { key: 'type', label: 'Type', kind: 'enum', sortable: true },
@@ -160,6 +185,11 @@ export const DEFS = {
     title: 'Interactions', singular: 'interaction', writers: ['staff_id'],
     search: ['summary'],
     defaultSort: [{ key: 'occurred_at', asc: false }],
+    filters: [
+      { key: 'kind', label: 'Kind', options: options(INTERACTION_KINDS) },
+      { key: 'direction', label: 'Direction', options: options(DIRECTIONS) },
+      { key: 'staff_id', label: 'Staff', ref: 'staff' },
+    ],
     columns: [
       { key: 'occurred_at', label: 'When', kind: 'timestamp', sortable: true },
       { key: 'kind', label: 'Kind', kind: 'enum', sortable: true },
@@ -183,6 +213,9 @@ export const DEFS = {
     title: 'Platforms', singular: 'platform', writers: 'admin',
     search: ['name', 'kind'],
     defaultSort: [{ key: 'name', asc: true }],
+    filters: [
+      { key: 'is_active', label: 'Active', options: BOOL_OPTIONS },
+    ],
     columns: [
       { key: 'name', label: 'Name', kind: 'text', sortable: true },
       { key: 'kind', label: 'Kind', kind: 'text', sortable: true },
