@@ -74,6 +74,19 @@ class LiveServer:
                 if attempt >= attempts or "address already in use" not in self.logs().lower():
                     raise
 
+    def restart(self) -> LiveServer:
+        """Stops the server and starts it again on the same port, so clients reconnect to the same URL."""
+        port = self.port
+        self.stop()
+        self.port = port
+        self._spawn()
+        try:
+            self._wait_healthy()
+        except LiveServerError:
+            self.stop()
+            raise
+        return self
+
     def stop(self) -> None:
         """SIGINT (graceful), then SIGTERM, then SIGKILL, each with a bounded wait."""
         process, self.process = self.process, None
