@@ -180,11 +180,12 @@ def test_a_private_deal_never_reaches_another_rep_and_leaves_when_made_private(c
 def test_filters_are_applied_on_the_server_and_to_live_rows(crm: CrmServer, machines: Any) -> None:
     tag = uuid.uuid4().hex[:8]
     diego = staff_id(crm, "diego")
-    for i, stage in enumerate(("won", "won", "lead")):
-        new_deal(crm, f"Filter{i} {tag}", diego, stage=stage)
+    for i, (stage, amount) in enumerate((("won", 1000), ("won", 2000), ("lead", 500))):
+        new_deal(crm, f"Filter{i} {tag}", diego, stage=stage, amount=amount)
     a = machines("A")
     a.sign_in(DEMO["manager"], path=f"/deals?q={tag}")
     expect(a.page.locator("[data-testid=count]")).to_have_attribute("data-total", "3")
+    expect(a.page.locator("[data-testid=sum]")).to_have_text("Total $3,500.00")
     a.page.get_by_label("Stage").select_option("won")
     a.expect_ready()
     expect(a.page.locator("[data-testid=count]")).to_have_attribute("data-total", "2")
@@ -192,6 +193,7 @@ def test_filters_are_applied_on_the_server_and_to_live_rows(crm: CrmServer, mach
     a.page.get_by_label("Owner").select_option(label="Diego Alvarez")
     a.expect_ready()
     expect(a.page.locator("[data-testid=count]")).to_have_attribute("data-total", "2")
+    expect(a.page.locator("[data-testid=sum]")).to_have_text("Total $3,000.00")
 
     # Live rows obey the filter: one moves in, one moves out, one never matches.
     crm.rest("PATCH", "deals", params={"title": f"eq.Filter2 {tag}"}, json={"stage": "won"})
@@ -201,6 +203,7 @@ def test_filters_are_applied_on_the_server_and_to_live_rows(crm: CrmServer, mach
     expect(a.row(f"Filter0 {tag}")).to_have_count(0)
     expect(a.page.locator("[data-testid=count]")).to_have_attribute("data-total", "2")
     expect(a.row(f"Filter3 {tag}")).to_have_count(0)
+    expect(a.page.locator("[data-testid=sum]")).to_have_text("Total $2,500.00")  # the total follows
 
     # A reload keeps the filters (they are in the address).
     a.page.reload()

@@ -10,7 +10,7 @@
 import { supabase } from './client.js'
 import { debounce, h, mount, uid } from './dom.js'
 import { confirmDialog, openRecordForm } from './form.js'
-import { formatCell } from './format.js'
+import { formatCell, formatMoney } from './format.js'
 import { rowActionsFor, toolbarFor } from './listextras.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
@@ -58,6 +58,7 @@ export class ListView {
     this.window = this.newWindow()
     this.cleanups = []
     this.refreshCount = debounce(() => this.fetchCount(), 300)
+    this.refreshSum = debounce(() => this.fetchSum(), 300)
     this.refill = debounce(() => this.fetchRefill(), 200)
     this.build()
   }
@@ -88,6 +89,7 @@ export class ListView {
     this.loadSeq++
     this.cleanups.forEach((fn) => fn())
     this.refreshCount.cancel()
+    this.refreshSum.cancel()
     this.refill.cancel()
     clearTimeout(this.flashTimer)
   }
@@ -158,6 +160,22 @@ export class ListView {
     for (const change of held) this.apply(change, true)
     if (held.length) this.refreshCount()
     this.render()
+    this.fetchSum()
+  }
+
+  /** The total of the list's money column over every filtered row: one aggregate query per currency. */
+  async fetchSum() {
+    if (!this.def.sum) return
+    const seq = (this.sumSeq = (this.sumSeq ?? 0) + 1)
+    const { data, error } = await this.baseQuery(`currency, ${this.def.sum}.sum()`)
+    if (seq !== this.sumSeq) return // a newer total was asked for meanwhile
+    if (error) {
+      this.sumEl.textContent = ''
+      return
+    }
+    const totals = data.filter((g) => Number(g.sum)).sort((x, y) => x.currency.localeCompare(y.currency))
+    this.sumEl.textContent = `Total ${totals.length ? totals.map((g) => formatMoney(g.sum, g.currency)).join(' + ') : formatMoney(0)}`
+    this.sumEl.dataset.value = totals.map((g) => `${g.currency}:${Number(g.sum)}`).join(',')
   }
 
   async fetchCount() {
@@ -198,6 +216,7 @@ export class ListView {
     const before = this.window.total
     const result = this.window.apply(change)
     if (result.stale) return result
+    this.refreshSum()
     if (this.window.total !== before) this.totalEpoch++
     if (result.placed) this.flash(result.id)
     if (result.countUnknown) this.refreshCount()
@@ -373,6 +392,7 @@ export class ListView {
     const searchId = uid('search')
     this.heading = h('h1', { id: headingId, tabindex: '-1' }, def.title)
     this.countEl = h('p', { class: 'count', 'aria-live': 'polite', dataset: { testid: 'count' } })
+    this.sumEl = h('p', { class: 'count', dataset: { testid: 'sum' }, hidden: !def.sum })
     const newButton = def.canCreate !== false && canWrite(this.table, this.me)
       ? h('button', { type: 'button', onclick: () => this.create() }, `New ${def.singular}`)
       : null
@@ -397,7 +417,7 @@ export class ListView {
     this.wrap = h('div', { class: 'list-wrap' }, this.status, this.table_, this.empty,
       h('nav', { class: 'pager', 'aria-label': `${def.title} pages` }, this.prev, this.range, this.next))
     this.el = h('section', { class: 'list-view', 'aria-labelledby': headingId, dataset: { table: this.table } },
-      h('div', { class: 'view-head' }, this.heading, this.countEl, h('div', { class: 'actions' }, newButton, toolbarFor(this))),
+      h('div', { class: 'view-head' }, this.heading, this.countEl, this.sumEl, h('div', { class: 'actions' }, newButton, toolbarFor(this))),
       searchForm,
       this.wrap,
     )

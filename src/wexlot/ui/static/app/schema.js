@@ -30,6 +30,7 @@ const updatedColumn = { key: 'updated_at', label: 'Updated', kind: 'timestamp', 
  *   fields                form fields: name, label, type, required, options, ref, min, max, hint, wide
  *   writers               'admin' (admins only) or the columns naming the rep responsible for a row
  *   canCreate             false: rows are not created from this list (staff are invited by admins)
+ *   sum                   a money column the list totals over its filtered rows (an aggregate query)
  *   filters               list filters: key, label, and options (values) or ref (a staff id; "me" = mine)
  */
 export const DEFS = {
@@ -122,6 +123,7 @@ export const DEFS = {
   },
   deals: {
     title: 'Deals', singular: 'deal', writers: ['owner_id'],
+    sum: 'amount', // the list shows the total of its filtered rows (per currency)
     search: ['title'],
     defaultSort: [{ key: 'updated_at', asc: false }],
     filters: [
