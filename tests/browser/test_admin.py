@@ -214,6 +214,18 @@ def test_admin_sets_a_temporary_password(crm: CrmServer, machines: Any) -> None:
     assert old.status_code == 400 and old.json()["code"] == "invalid_credentials", old.text
     assert password_grant(crm, member.email, password).status_code == 200
 
+    # A staff row without a login (added by REST, say) gets one the same way, linked to that row.
+    loner = f"Lou Loginless {t}"
+    email = f"lou.{t}@example.com"
+    crm.rest("POST", "staff", json={"full_name": loner, "email": email, "role": "rep", "is_active": True})
+    a.page.get_by_role("button", name=f"Create login for {loner}").click(timeout=10_000)
+    a.page.get_by_role("dialog", name=f"Create a login for {loner}").get_by_role("button", name="Create login").click()
+    done = a.page.get_by_role("dialog", name=f"New password for {loner}")
+    password = done.get_by_label("Temporary password").input_value()
+    done.get_by_role("button", name="Done").click()
+    assert password_grant(crm, email, password).status_code == 200
+    expect(a.page.get_by_role("button", name=f"Set temporary password for {loner}")).to_be_visible(timeout=10_000)
+
 
 # --- realtime settings -------------------------------------------------------------------------
 

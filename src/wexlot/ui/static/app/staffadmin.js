@@ -228,7 +228,7 @@ function inviteDialog(view) {
     } catch (err) {
       const { field, message } = explainAdminError(err)
       setError(field, message)
-      ;(field ? inputs[field] : errorBox.hidden ? submit : inputs.full_name).focus()
+      ;(field ? inputs[field] : inputs.full_name).focus()
     } finally {
       submit.disabled = false
       submit.textContent = 'Invite'

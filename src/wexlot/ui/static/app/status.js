@@ -170,7 +170,9 @@ export class StatusPage {
     )
     // Channel states change without a sync event (e.g. joining → joined between two ticks).
     const local = setInterval(() => this.renderLocal(), LOCAL_REFRESH_MS)
-    const server = setInterval(() => { if (!document.hidden && !this.probing) this.refreshServer() }, SERVER_REFRESH_MS)
+    const server = setInterval(() => {
+      if (!document.hidden && !this.probing && !this.forbidden) this.refreshServer()
+    }, SERVER_REFRESH_MS)
     this.cleanups.push(() => clearInterval(local), () => clearInterval(server))
     this.renderLocal()
     await this.refreshServer()
@@ -204,6 +206,10 @@ export class StatusPage {
     const channels = supabase.getChannels()
       .map((c) => ({ topic: c.topic, state: c.state }))
       .sort((a, b) => a.topic.localeCompare(b.topic))
+    // Rebuilt only when something changed, so a selection in the table survives the ticks.
+    const signature = channels.map((c) => `${c.topic}=${c.state}`).join(' ')
+    if (signature === this.channelSignature) return
+    this.channelSignature = signature
     const rows = channels.map(({ topic, state }) => {
       const table = topic.replace(/^realtime:/, '')
       return h('tr', { dataset: { topic, state } },
@@ -253,7 +259,8 @@ export class StatusPage {
   }
 
   showServer(response, body) {
-    if (response.status === 403) {
+    this.forbidden = response.status === 403 // not an admin: no point asking every few seconds
+    if (this.forbidden) {
       this.showServerError('Only administrators can see the server’s view of all connections.', 'info')
       return
     }
