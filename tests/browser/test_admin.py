@@ -279,7 +279,8 @@ def test_status_page_shows_channels_latency_and_the_server_view(crm: CrmServer, 
     page = b.page
     rows = page.locator("[data-testid=channels] tbody tr")
     expect(page.locator("[data-testid=channels] tbody tr[data-state='joined']")).to_have_count(7)
-    assert sorted(rows.evaluate_all("rows => rows.map((r) => r.dataset.topic)")) == sorted(f"realtime:{t}" for t in TABLES)
+    topics = rows.evaluate_all("rows => rows.map((r) => r.dataset.topic)")
+    assert sorted(topics) == sorted(f"realtime:{t}" for t in TABLES)
     expect(page.get_by_test_id("connection-state")).to_have_text("Real-time updates: Live")
 
     page.get_by_role("button", name="Measure round trip").click()
@@ -291,8 +292,8 @@ def test_status_page_shows_channels_latency_and_the_server_view(crm: CrmServer, 
     assert int(page.get_by_test_id("server-connections").inner_text()) >= 1
     assert int(page.get_by_test_id("server-channels").inner_text()) >= 7
     assert int(page.get_by_test_id("server-position").inner_text()) >= 0
-    topics = page.locator("[data-testid=server-topics] tbody tr")
-    expect(topics.filter(has=page.locator("code", has_text=re.compile(r"^realtime:contacts$")))).to_have_count(1)
+    server_topics = page.locator("[data-testid=server-topics] tbody tr")
+    expect(server_topics.filter(has=page.locator("code", has_text=re.compile(r"^realtime:contacts$")))).to_have_count(1)
 
     # Live: a change updates the last-event time without a reload.
     expect(page.get_by_test_id("last-event")).to_have_text("None yet")
@@ -303,5 +304,5 @@ def test_status_page_shows_channels_latency_and_the_server_view(crm: CrmServer, 
     # A rep sees their own browser's side; the server's view is for admins.
     c.sign_in(DEMO["hannah"], path="/status")
     expect(c.page.locator("[data-testid=channels] tbody tr[data-state='joined']")).to_have_count(7)
-    expect(c.page.get_by_test_id("server-message")).to_have_text("Only administrators can see the server’s view of all connections.")
+    expect(c.page.get_by_test_id("server-message")).to_contain_text("Only administrators can see the server")
     assert not [line for line in b.console + c.console if line.startswith("[pageerror]")]
