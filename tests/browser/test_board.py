@@ -8,6 +8,7 @@ differences, since other tests of the module change the same data. Figures are r
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -304,6 +305,46 @@ def test_stale_move_is_refused_and_the_card_reloaded(crm: CrmServer, machines: A
     a.page.get_by_label(f"Stage of Stale {t}").select_option("negotiation")
     expect(card(a, deal["id"], "negotiation")).to_have_attribute("data-version", "3")
     assert_no_page_errors(a)
+
+
+def test_board_follows_inserts_deletes_and_visibility_on_a_phone(crm: CrmServer, machines: Any) -> None:
+    """A rep's board: another rep's deal turning private leaves it, turning back returns; inserts and
+    deletes are placed in place; the column totals follow. On a phone the board scrolls, the page not."""
+    t = tag()
+    diego = staff_id(crm, DEMO["diego"].email)
+    h = machines("hannah", viewport=PHONE)
+    h.sign_in(DEMO["hannah"], path="/pipeline")
+    mark_page(h)
+    totals = h.page.locator("section.stage-column[data-stage='proposal'] .stage-totals")
+    count = int(totals.get_attribute("data-count") or "0")
+    total = float(totals.get_attribute("data-total") or "0")
+
+    deal = crm.rest("POST", "deals", json={
+        "title": f"Seen {t}", "amount": 1000, "stage": "proposal", "owner_id": diego, "position": -5,
+    })[0]  # fmt: skip
+    shown = card(h, deal["id"], "proposal")
+    expect(shown).to_have_count(1, timeout=LIVE_MS)
+    expect(shown).to_have_class(re.compile(r"\bflash\b"))
+    expect(shown).to_contain_text("View only")  # Hannah may not move Diego's deal
+    expect(shown).not_to_have_attribute("draggable", "true")
+    expect(totals).to_have_attribute("data-count", str(count + 1))
+    expect(totals).to_have_attribute("data-total", str(round(total + 1000, 2)).removesuffix(".0"))
+
+    crm.rest("PATCH", "deals", params={"id": f"eq.{deal['id']}"}, json={"visibility": "private"})
+    expect(shown).to_have_count(0, timeout=LIVE_MS)
+    expect(totals).to_have_attribute("data-count", str(count))
+    crm.rest("PATCH", "deals", params={"id": f"eq.{deal['id']}"}, json={"visibility": "team", "amount": 1500})
+    expect(shown).to_have_count(1, timeout=LIVE_MS)
+    expect(shown).to_contain_text("$1,500.00")
+    expect(totals).to_have_attribute("data-total", str(round(total + 1500, 2)).removesuffix(".0"))
+
+    assert h.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    h.screenshot("pipeline-phone", crm.backend, full_page=False)
+    crm.rest("DELETE", "deals", params={"id": f"eq.{deal['id']}"})
+    expect(shown).to_have_count(0, timeout=LIVE_MS)
+    expect(totals).to_have_attribute("data-count", str(count))
+    assert_not_reloaded(h)
+    assert_no_page_errors(h)
 
 
 def test_task_completed_on_one_machine_shows_everywhere(crm: CrmServer, machines: Any) -> None:

@@ -85,7 +85,7 @@ export class Dashboard {
     this.cleanups = []
     this.refreshers = new Map() // query name or `count:<table>` -> debounced runner
     this.ready = false
-    this.changed = new Set() // figures whose value changed in the render under way
+    this.changed = new Set() // selectors of figures whose value changed in the render under way
     this.build()
   }
 
@@ -284,7 +284,9 @@ export class Dashboard {
     const key = [name, extra.stage, extra.currency].filter(Boolean).join(':')
     const previous = this.values.get(key)
     this.values.set(key, value)
-    if (this.ready && previous !== undefined && previous !== value) this.changed.add(name)
+    if (this.ready && previous !== undefined && previous !== value) {
+      this.changed.add(`[data-figure="${name}"]${extra.stage ? `[data-stage="${extra.stage}"]` : ''}`)
+    }
     return h('data', { value: String(value), dataset: { figure: name, value: String(value), ...extra } }, text)
   }
 
@@ -305,13 +307,14 @@ export class Dashboard {
     this.flashChanged()
   }
 
+  /** Highlights the KPI, stage row or record card of each figure that changed. */
   flashChanged() {
-    for (const name of this.changed) {
-      const kpi = this.el.querySelector(`[data-kpi="${name}"]`) ?? this.el.querySelector(`[data-figure="${name}"]`)?.closest('tr, article')
-      if (!kpi) continue
-      kpi.classList.remove('flash')
-      void kpi.offsetWidth // restart the animation
-      kpi.classList.add('flash')
+    for (const selector of this.changed) {
+      const box = this.el.querySelector(selector)?.closest('tr, article')
+      if (!box) continue
+      box.classList.remove('flash')
+      void box.offsetWidth // restart the animation
+      box.classList.add('flash')
     }
     this.changed.clear()
   }
