@@ -279,3 +279,45 @@ def test_export_the_searched_list(crm: CrmServer, machines: Any, tmp_path: Path)
     expect(a.page.locator("#notices")).to_contain_text("Exported 43 contacts")
     expect(a.page.get_by_role("button", name="Export CSV")).to_be_enabled()  # still on the list
     assert a.page.url.endswith(f"/contacts?q={marker}")
+
+
+def test_server_refusal_writes_nothing_and_is_shown(crm: CrmServer, machines: Any) -> None:
+    """The company a row points to is deleted between the check and the import: the server refuses the
+    whole insert (one transaction), the dialog says so and stays open, and no row was written."""
+    marker = f"Ref{uuid.uuid4().hex[:6]}"
+    company = crm.rest("POST", "companies", json={"name": f"Doomed {marker}", "visibility": "team"})[0]
+    content = csv_bytes(
+        ["first_name", "last_name", "company"],
+        [["Una", f"{marker} Fine", ""], ["Vic", f"{marker} Linked", company["name"]]],
+    )
+    a = machines("A")
+    a.sign_in(DEMO["manager"])
+    dialog = open_import(a)
+    choose_file(dialog, "refs.csv", content)
+    expect(check_rows(dialog)).to_contain_text("2 valid, 0 with errors")
+    crm.rest("DELETE", "companies", params={"id": f"eq.{company['id']}"})
+    dialog.get_by_role("button", name="Import 2 contacts").click()
+    alert = dialog.get_by_role("alert")
+    expect(alert).to_contain_text("Nothing was imported. The server refused")
+    if crm.backend == "postgres":  # PostgreSQL names the column and the value: the row is found
+        expect(alert).to_contain_text("Row 3, Company: The chosen company no longer exists.")
+    expect(dialog.get_by_role("button", name="Import 2 contacts")).to_be_enabled()
+    assert rows_with(crm, "contacts", "last_name", marker) == []
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+
+
+def test_import_dialog_fits_a_phone(crm: CrmServer, machines: Any) -> None:
+    phone = machines("Phone", viewport={"width": 390, "height": 844})
+    phone.sign_in(DEMO["manager"])
+    dialog = open_import(phone)
+    header = ["Given name", "Surname", "A very long column name that goes on and on", "Company", "Status"]
+    choose_file(dialog, "wide.csv", csv_bytes(header, [["Wendy", "Wide", "x" * 120, "", "nonsense"]]))
+    assert dialog.evaluate("(d) => d.scrollWidth <= d.clientWidth && d.getBoundingClientRect().right <= 390")
+    check_rows(dialog)
+    expect(dialog.locator(".csv-problems tbody tr")).to_have_count(1)
+    assert dialog.evaluate("(d) => d.scrollWidth <= d.clientWidth && d.getBoundingClientRect().right <= 390")
+    phone.screenshot("csv-import-phone", crm.backend, full_page=False)
+    # Keyboard only: Escape closes the dialog.
+    phone.page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)

@@ -167,7 +167,8 @@ function readCell(field, raw, ctx) {
     case 'select': {
       const option = field.options.find((o) => norm(o.value) === norm(text) || norm(o.label) === norm(text))
       if (option) return { value: option.value }
-      return { error: `“${text}” is not a ${label.toLowerCase()}: use ${field.options.map((o) => o.value).join(', ')}.` }
+      const values = field.options.map((o) => o.value)
+      return { error: `“${text}” is not a ${label.toLowerCase()}: use ${values.slice(0, -1).join(', ')} or ${values.at(-1)}.` }
     }
     case 'tags':
       return { value: [...new Set(text.split(',').map((t) => t.trim()).filter(Boolean))] }
@@ -393,7 +394,7 @@ export async function openImportDialog(view) {
     const error = errorBox()
     const mappedFields = fields.filter((f) => state.mapping.includes(f.name))
     const summary = h('p', { class: `csv-summary ${invalid ? 'csv-summary-bad' : 'csv-summary-ok'}`, role: 'status', dataset: { valid: String(valid), invalid: String(invalid) } },
-      h('strong', {}, `${valid} valid`), `, ${invalid} with errors`, ` (${rows.length} rows).`,
+      h('strong', {}, `${valid} valid`), `, ${invalid} with errors`, ` (${rows.length} ${rows.length === 1 ? 'row' : 'rows'}).`,
       invalid ? ` Fix the file${problems.some((p) => p.field) ? ' or the column matching' : ''} and check again: nothing is imported while any row has an error.` : '')
 
     const problemTable = problems.length
@@ -412,6 +413,8 @@ export async function openImportDialog(view) {
     const shown = (field, value) => {
       if (value === null || value === undefined) return ''
       if (field.type === 'ref') return lookups.name(field.ref, value) || value
+      if (field.type === 'select') return field.options.find((o) => o.value === value)?.label ?? value
+      if (field.type === 'checkbox') return value ? 'Yes' : 'No'
       if (Array.isArray(value)) return value.join(', ')
       return String(value)
     }
