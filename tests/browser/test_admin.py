@@ -197,8 +197,9 @@ def test_admin_sets_a_temporary_password(crm: CrmServer, machines: Any) -> None:
     t = tag()
     member = make_login(crm, f"Tom Temp {t}")
     assert password_grant(crm, member.email, member.password).status_code == 200
-    a = machines("A")
+    a, b = machines("A"), machines("B")
     a.sign_in(DEMO["admin"], path=f"/staff?q={t}")
+    b.sign_in(member, path="/contacts")  # the member is signed in elsewhere
 
     a.page.get_by_role("button", name=f"Set temporary password for {member.name}").click()
     ask = a.page.get_by_role("dialog", name=f"Temporary password for {member.name}")
@@ -209,6 +210,11 @@ def test_admin_sets_a_temporary_password(crm: CrmServer, machines: Any) -> None:
     password = done.get_by_label("Temporary password").input_value()
     assert password and password != member.password
     done.get_by_role("button", name="Done").click()
+
+    # A new password signs the member out everywhere: B's screen says so, without blaming a deactivation.
+    expect(b.page.get_by_text("Your session has ended")).to_be_visible(timeout=LIVE_MS)
+    expect(b.page.get_by_role("heading", name="Sign in to WeXlot")).to_be_visible()
+    assert b.page.evaluate("window.supabase.getChannels().length") == 0
 
     old = password_grant(crm, member.email, member.password)
     assert old.status_code == 400 and old.json()["code"] == "invalid_credentials", old.text

@@ -27,6 +27,7 @@ const navToggle = document.getElementById('nav-toggle')
 const connection = document.getElementById('connection')
 const account = document.getElementById('account')
 
+const SESSION_ENDED_MESSAGE = 'Your session has ended: you were signed out elsewhere or your password was changed. Sign in again.'
 const DEACTIVATED_MESSAGE = 'Your account was deactivated, so this screen no longer receives data. Ask an administrator if this is a mistake.'
 
 let me = null // the signed-in staff row
@@ -67,9 +68,16 @@ sync.onClosedByServer(async () => {
   try {
     const { error } = await supabase.auth.getUser()
     if (phase !== 'in') return
-    if (error?.code === 'user_banned' || error?.status === 401 || error?.status === 403) {
+    if (error?.code === 'user_banned') {
       await signOutLocally()
       leave(DEACTIVATED_MESSAGE, 'error')
+      return
+    }
+    if (error && error.name !== 'AuthRetryableFetchError') {
+      // Signed out elsewhere, or an administrator set a new password: the session no longer exists
+      // (supabase-js reports the server's 403 session_not_found as AuthSessionMissingError, status 400).
+      await signOutLocally()
+      leave(SESSION_ENDED_MESSAGE, 'error')
       return
     }
     // Still allowed (e.g. the role changed): join again with the current rights.
@@ -150,7 +158,7 @@ supabase.auth.onAuthStateChange((event) => {
   if (event !== 'SIGNED_OUT' || phase !== 'in') return
   setTimeout(async () => {
     await sync.stop()
-    leave('Your session has ended. Sign in again.')
+    leave(SESSION_ENDED_MESSAGE)
   }, 0)
 })
 

@@ -133,8 +133,13 @@ class Sync {
       this.loggedSetup = true
     }
     // First, so that the first phx_join already carries the user's token (else it joins as anon).
+    const { data } = await supabase.auth.getSession()
     await supabase.realtime.setAuth()
     if (generation !== this.generation) return // stopped meanwhile (signed out)
+    if (!data.session) {
+      this.started = false // never join as anon: there is nothing an anonymous tab may see
+      return
+    }
     for (const table of TABLES) {
       const feed = new TableFeed(table)
       this.feeds.set(table, feed)
