@@ -274,6 +274,36 @@ def test_reorder_within_a_column_persists(crm: CrmServer, machines: Any) -> None
     assert_no_page_errors(a, b)
 
 
+def test_no_room_between_neighbours_respaces_them(crm: CrmServer, machines: Any) -> None:
+    """Two cards closer than any sensible midpoint: moving a third between them re-spaces the run."""
+    t = tag()
+    made = crm.rest("POST", "deals", json=[
+        {"title": f"Tight {t} a", "amount": 1, "stage": "qualified", "position": -2},
+        {"title": f"Tight {t} b", "amount": 1, "stage": "qualified", "position": -2 + 2e-7},
+        {"title": f"Tight {t} c", "amount": 1, "stage": "qualified", "position": -1},
+    ])  # fmt: skip
+    a = machines("A")
+    a.sign_in(DEMO["manager"], path="/pipeline")
+    titles = a.page.locator(f"section.stage-column[data-stage='qualified'] li.deal-card:has-text('{t}') .deal-title a")
+    expect(titles).to_have_text([f"Tight {t} a", f"Tight {t} b", f"Tight {t} c"])
+    a.page.get_by_role("button", name=f"Move Tight {t} c up").click()
+    expect(titles).to_have_text([f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"])
+    ids = [row["id"] for row in made]
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    while True:
+        rows = crm.rest("GET", "deals", params={"id": f"in.({','.join(ids)})", "select": "title,position", "order": "position,id"})
+        if [r["title"] for r in rows] == [f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"]:
+            break
+        assert dt.datetime.now() < deadline, rows
+        a.page.wait_for_timeout(200)
+    gaps = [y["position"] - x["position"] for x, y in zip(rows, rows[1:])]
+    assert min(gaps) >= 1, rows
+    a.page.reload()
+    a.expect_ready()
+    expect(titles).to_have_text([f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"])
+    assert_no_page_errors(a)
+
+
 def test_stale_move_is_refused_and_the_card_reloaded(crm: CrmServer, machines: Any) -> None:
     """A move based on a version someone else just replaced saves nothing; the card shows the new copy."""
     t = tag()

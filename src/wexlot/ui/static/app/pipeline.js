@@ -1,8 +1,8 @@
 // The pipeline board: one column per stage, deals as cards ordered by `position` then id.
 //
 // Moving a card (drag and drop, or the stage select and move buttons on each card for keyboard and
-// touch) gives it a `position` between its new neighbours (the midpoint; the column is renumbered when
-// the gap gets too small) and saves { stage, position } only if the deal still has the version shown
+// touch) gives it a `position` between its new neighbours (the midpoint; when they are too close, a
+// run of cards around it is re-spaced) and saves { stage, position } only if the deal still has the version shown
 // (update … where version = N). No row back means someone changed it meanwhile: the card is reloaded
 // and the user told. The database sets closed_at when a deal reaches Won or Lost.
 //
@@ -22,7 +22,8 @@ const COLUMNS = 'id, title, amount, currency, stage, probability, expected_close
 const PAGE = 1000
 const MAX_CARDS = 10_000
 const STEP = 1000 // spacing of fresh positions
-const MIN_GAP = 1e-6 // below this, the column is renumbered
+const MIN_GAP = 1e-6 // neighbours closer than this: re-space instead of taking the midpoint
+const MIN_SPREAD = 1 // re-spaced cards end up at least this far apart
 const FLASH_MS = 2400
 const JOIN_WAIT_MS = 8000
 const DRAG_TYPE = 'application/x-wexlot-deal'
@@ -197,11 +198,48 @@ export class Pipeline {
     else if (prev) position = prev.position + STEP
     else if (next) position = next.position - STEP
     else position = STEP
-    const crowded = prev && next && (next.position - prev.position < MIN_GAP || position <= prev.position || position >= next.position)
-    if (crowded) {
-      return this.renumber(stage, [...others.slice(0, index), deal, ...others.slice(index)], deal)
+    if (prev && next && !(next.position - prev.position >= MIN_GAP && position > prev.position && position < next.position)) {
+      return this.respace([...others.slice(0, index), deal, ...others.slice(index)], index, stage)
     }
     return this.save(deal, { stage, position })
+  }
+
+  /**
+   * No room between the neighbours: re-spaces a run of cards around the moved one (widened over
+   * cards this user may write until there is room, or to the end of the column), each with its own
+   * conditional update. Only cards whose position changes are written.
+   */
+  async respace(ordered, at, stage) {
+    const moving = ordered[at]
+    const writable = (d) => d.id === moving.id || canWrite('deals', this.me, d)
+    let lo = at
+    let hi = at
+    let positions = null
+    while (!positions) {
+      const below = ordered[lo - 1]
+      const above = ordered[hi + 1]
+      const n = hi - lo + 1
+      if (!below) positions = Array.from({ length: n }, (_, i) => (above ? above.position : 0) - STEP * (n - i))
+      else if (!above) positions = Array.from({ length: n }, (_, i) => below.position + STEP * (i + 1))
+      else if ((above.position - below.position) / (n + 1) >= MIN_SPREAD) {
+        const gap = (above.position - below.position) / (n + 1)
+        positions = Array.from({ length: n }, (_, i) => below.position + gap * (i + 1))
+      } else if (writable(above) && (n % 2 || !writable(below))) hi++
+      else if (writable(below)) lo--
+      else break
+    }
+    const name = describe('deals', moving)
+    if (!positions) {
+      notify(`There is no room to put “${name}” there among deals you may not move. Try one place further.`, { kind: 'error' })
+      return false
+    }
+    const writes = ordered.slice(lo, hi + 1).map((deal, i) => {
+      const values = deal.id === moving.id ? { stage, position: positions[i] } : { position: positions[i] }
+      return deal.id === moving.id || deal.position !== positions[i] ? this.save(deal, values, { quiet: true }) : true
+    })
+    const ok = (await Promise.all(writes)).every(Boolean)
+    if (ok) notify(`“${name}” ${moving.stage === stage ? 'reordered' : 'moved to'} ${capital(stage)}`)
+    return ok
   }
 
   /** Saves { stage, position } if the deal still has the version shown; shows the move at once. */
@@ -233,19 +271,6 @@ export class Pipeline {
       notify(`“${name}” ${where}`)
     }
     return true
-  }
-
-  /** Spreads a crowded column out again (STEP apart), `moving` included; one conditional update each. */
-  async renumber(stage, ordered, moving) {
-    const results = await Promise.all(ordered.map((deal, i) => {
-      const position = STEP * (i + 1)
-      if (deal.id !== moving.id && deal.position === position) return true
-      const values = deal.id === moving.id ? { stage, position } : { position }
-      return this.save(deal, values, { quiet: true })
-    }))
-    const ok = results.every(Boolean)
-    if (ok) notify(`“${describe('deals', moving)}” moved to ${capital(stage)}`)
-    return ok
   }
 
   // --- drag and drop ----------------------------------------------------------------------------
