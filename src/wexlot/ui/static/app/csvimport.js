@@ -449,7 +449,7 @@ export async function openImportDialog(view) {
       progress.textContent = `Importing ${plural(valid, def)}…`
       const payload = rows.map((r) => ({ id: newId(), ...r.values }))
       // The list shows "N contacts imported" below; the live echoes of these rows need no notice each.
-      payload.forEach((row) => view.ownWrites?.add(`${row.id}@1`))
+      const forget = view.expectOwnWrites(payload)
       let result
       try {
         result = await supabase.from(table).insert(payload)
@@ -458,7 +458,7 @@ export async function openImportDialog(view) {
       }
       state.committing = false
       if (result.error) {
-        payload.forEach((row) => view.ownWrites?.delete(`${row.id}@1`))
+        forget()
         const where = locateServerError(result.error, rows, fields, def)
         const place = where.number ? `Row ${where.number}${where.field ? `, ${plainLabel(where.field)}` : ''}: ` : where.field ? `${plainLabel(where.field)}: ` : ''
         const tooBig = result.error.code === 'PGRST413' ? ' Split the file into smaller ones.' : ''

@@ -109,6 +109,16 @@ export class ListView {
     return this.ordered(this.baseQuery(columns, options))
   }
 
+  /**
+   * Rows this tab is about to write itself (e.g. an import): their live echo is placed but not announced.
+   * Returns a function that forgets them again (when the write failed).
+   */
+  expectOwnWrites(rows) {
+    const keys = rows.map((row) => `${row.id}@${row.version ?? 1}`)
+    keys.forEach((key) => this.ownWrites.add(key))
+    return () => keys.forEach((key) => this.ownWrites.delete(key))
+  }
+
   /** Reloads the current page from the server. */
   reload() {
     return this.load()

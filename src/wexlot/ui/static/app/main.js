@@ -181,6 +181,7 @@ document.addEventListener('click', (event) => {
   const link = event.target.closest('a[href]')
   if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return
   const url = new URL(link.href)
+  if (link.hasAttribute('download') || url.protocol === 'blob:') return // a file to save (CSV export)
   if (url.origin !== location.origin || link.target || url.pathname.startsWith('/static/')) return
   event.preventDefault()
   navigate(url.pathname + url.search)
