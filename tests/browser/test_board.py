@@ -8,6 +8,7 @@ differences, since other tests of the module change the same data. Figures are r
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import uuid
 from decimal import Decimal
@@ -165,11 +166,11 @@ def card(machine: Machine, deal_id: str, stage: str | None = None) -> Any:
     return machine.page.locator(f"{scope}li.deal-card[data-id='{deal_id}']")
 
 
-def column_titles(machine: Machine, stage: str, text: str) -> list[str]:
-    """Titles of the cards in a column that contain ``text``, in board order."""
+def titles(machine: Machine, stage: str, text: str) -> Any:
+    """The title links of a column's cards that contain ``text``, in board order."""
     return machine.page.locator(
-        f"section.stage-column[data-stage='{stage}'] li.deal-card", has_text=text
-    ).locator(".deal-title a").all_text_contents()
+        f"section.stage-column[data-stage='{stage}'] li.deal-card:has-text('{text}') .deal-title a"
+    )
 
 
 def now_utc() -> str:
@@ -246,30 +247,31 @@ def test_reorder_within_a_column_persists(crm: CrmServer, machines: Any) -> None
     mark_page(b)
     names = [f"Order {t} one", f"Order {t} two", f"Order {t} three"]
     expect(a.page.locator("section.stage-column[data-stage='lead'] li.deal-card").first).to_contain_text(names[0])
-    assert column_titles(a, "lead", t) == names
+    expect(titles(a, "lead", t)).to_have_text(names)
 
     # Drag "three" onto the top half of "one": it becomes the first card.
     target = card(a, ids["one"])
     card(a, ids["three"]).drag_to(target, target_position={"x": 20, "y": 4})
     after_drag = [names[2], names[0], names[1]]
-    expect(a.page.locator(f"section.stage-column[data-stage='lead'] li.deal-card:has-text('{t}') .deal-title a")).to_have_text(after_drag)
-    expect(b.page.locator(f"section.stage-column[data-stage='lead'] li.deal-card:has-text('{t}') .deal-title a")).to_have_text(after_drag, timeout=LIVE_MS)
+    expect(titles(a, "lead", t)).to_have_text(after_drag)
+    expect(titles(b, "lead", t)).to_have_text(after_drag, timeout=LIVE_MS)
 
     # The keyboard way: "Move … up" on "two" puts it between "three" and "one".
     up = a.page.get_by_role("button", name=f"Move {names[1]} up")
     up.focus()
     a.page.keyboard.press("Enter")
     final = [names[2], names[1], names[0]]
-    expect(a.page.locator(f"section.stage-column[data-stage='lead'] li.deal-card:has-text('{t}') .deal-title a")).to_have_text(final)
-    expect(b.page.locator(f"section.stage-column[data-stage='lead'] li.deal-card:has-text('{t}') .deal-title a")).to_have_text(final, timeout=LIVE_MS)
+    expect(titles(a, "lead", t)).to_have_text(final)
+    expect(titles(b, "lead", t)).to_have_text(final, timeout=LIVE_MS)
     expect(a.page.get_by_role("button", name=f"Move {names[1]} up")).to_be_focused()  # focus follows the card
 
     # The server's order (position, then id) is the same, and a reload shows it.
-    rows = crm.rest("GET", "deals", params={"title": f"like.Order {t}*", "select": "title,position", "order": "position,id"})
+    query = {"title": f"like.Order {t}*", "select": "title,position", "order": "position,id"}
+    rows = crm.rest("GET", "deals", params=query)
     assert [r["title"] for r in rows] == final, rows
     a.page.reload()
     a.expect_ready()
-    expect(a.page.locator(f"section.stage-column[data-stage='lead'] li.deal-card:has-text('{t}') .deal-title a")).to_have_text(final)
+    expect(titles(a, "lead", t)).to_have_text(final)
     assert_not_reloaded(b)
     assert_no_page_errors(a, b)
 
@@ -284,30 +286,33 @@ def test_no_room_between_neighbours_respaces_them(crm: CrmServer, machines: Any)
     ])  # fmt: skip
     a = machines("A")
     a.sign_in(DEMO["manager"], path="/pipeline")
-    titles = a.page.locator(f"section.stage-column[data-stage='qualified'] li.deal-card:has-text('{t}') .deal-title a")
-    expect(titles).to_have_text([f"Tight {t} a", f"Tight {t} b", f"Tight {t} c"])
+    tight = titles(a, "qualified", t)
+    expect(tight).to_have_text([f"Tight {t} a", f"Tight {t} b", f"Tight {t} c"])
     a.page.get_by_role("button", name=f"Move Tight {t} c up").click()
-    expect(titles).to_have_text([f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"])
-    ids = [row["id"] for row in made]
+    expect(tight).to_have_text([f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"])
+    ids = ",".join(row["id"] for row in made)
     deadline = dt.datetime.now() + dt.timedelta(seconds=10)
     while True:
-        rows = crm.rest("GET", "deals", params={"id": f"in.({','.join(ids)})", "select": "title,position", "order": "position,id"})
+        rows = crm.rest(
+            "GET", "deals", params={"id": f"in.({ids})", "select": "title,position", "order": "position,id"}
+        )
         if [r["title"] for r in rows] == [f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"]:
             break
         assert dt.datetime.now() < deadline, rows
         a.page.wait_for_timeout(200)
-    gaps = [y["position"] - x["position"] for x, y in zip(rows, rows[1:])]
+    gaps = [y["position"] - x["position"] for x, y in itertools.pairwise(rows)]
     assert min(gaps) >= 1, rows
     a.page.reload()
     a.expect_ready()
-    expect(titles).to_have_text([f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"])
+    expect(tight).to_have_text([f"Tight {t} a", f"Tight {t} c", f"Tight {t} b"])
     assert_no_page_errors(a)
 
 
 def test_stale_move_is_refused_and_the_card_reloaded(crm: CrmServer, machines: Any) -> None:
     """A move based on a version someone else just replaced saves nothing; the card shows the new copy."""
     t = tag()
-    deal = crm.rest("POST", "deals", json={"title": f"Stale {t}", "amount": 50, "stage": "qualified", "probability": 20})[0]
+    made = {"title": f"Stale {t}", "amount": 50, "stage": "qualified", "probability": 20}
+    deal = crm.rest("POST", "deals", json=made)[0]
     a = machines("A")
     a.sign_in(DEMO["manager"], path="/pipeline")
     expect(card(a, deal["id"], "qualified")).to_have_count(1)
@@ -416,7 +421,9 @@ def test_task_completed_on_one_machine_shows_everywhere(crm: CrmServer, machines
 
     # Undo on A: open again everywhere.
     a.page.get_by_role("checkbox", name=subject).uncheck()
-    expect(b.page.locator(f"section[data-group='today'] li[data-id='{activity['id']}']")).to_have_count(1, timeout=LIVE_MS)
+    expect(b.page.locator(f"section[data-group='today'] li[data-id='{activity['id']}']")).to_have_count(
+        1, timeout=LIVE_MS
+    )
     wait_figure(manager, "due-today", due_before)
     for m in (manager, b):
         assert_not_reloaded(m)
@@ -449,7 +456,8 @@ def test_dashboard_figures_match_the_server_and_follow_outside_writes(crm: CrmSe
     contact = crm.rest("GET", "contacts", params={"select": "id,first_name,last_name", "limit": "1", "order": "id"})[0]
     summary = f"Outside chat {t}"
     crm.outside(
-        "INSERT INTO interactions (id, contact_id, kind, direction, summary, occurred_at) VALUES (%s, %s, %s, %s, %s, %s)",
+        "INSERT INTO interactions (id, contact_id, kind, direction, summary, occurred_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
         (str(uuid.uuid4()), contact["id"], "chat", "inbound", summary, now_utc()),
     )
     wait_figure(m, "won-this-month", round(won_before + 777.25, 2), currency="USD")
