@@ -36,10 +36,8 @@ def test_record_page_shows_related_records_and_a_live_timeline_and_presence(crm:
     tag = uuid.uuid4().hex[:8]
     diego = staff_id(crm, "diego")
     company = crm.rest("POST", "companies", json={"name": f"Acme {tag}", "owner_id": diego})[0]
-    contact = crm.rest(
-        "POST", "contacts",
-        json={"first_name": "Rosa", "last_name": tag, "company_id": company["id"], "owner_id": diego, "email": f"rosa.{tag}@example.com"},
-    )[0]  # fmt: skip
+    rosa = {"first_name": "Rosa", "last_name": tag, "email": f"rosa.{tag}@example.com"}
+    contact = crm.rest("POST", "contacts", json={**rosa, "company_id": company["id"], "owner_id": diego})[0]
     new_deal(crm, f"Renewal {tag}", diego, contact_id=contact["id"], company_id=company["id"])
 
     a, b = machines("A"), machines("B")
@@ -77,7 +75,11 @@ def test_record_page_shows_related_records_and_a_live_timeline_and_presence(crm:
     expect(form).to_have_count(0)
     timeline_a = page_a.locator("ol.timeline li")
     expect(timeline_a.filter(has_text=f"Pricing call {tag}")).to_have_count(1, timeout=LIVE_MS)
-    crm.rest("POST", "activities", json={"subject": f"Send quote {tag}", "type": "task", "contact_id": contact["id"], "assigned_to": diego})
+    crm.rest(
+        "POST",
+        "activities",
+        json={"subject": f"Send quote {tag}", "type": "task", "contact_id": contact["id"], "assigned_to": diego},
+    )
     expect(timeline_a.filter(has_text=f"Task: Send quote {tag}")).to_have_count(1, timeout=LIVE_MS)
     a.screenshot("record-page", crm.backend)
 
@@ -142,7 +144,9 @@ def test_editing_a_record_that_another_machine_deletes_says_so(crm: CrmServer, m
 
     a.page.get_by_role("button", name=f"Delete Gone {tag}").click()
     a.page.get_by_role("dialog", name="Delete contact?").get_by_role("button", name="Delete").click()
-    expect(form.get_by_role("alert")).to_contain_text("was deleted by someone else while you were editing it", timeout=LIVE_MS)
+    expect(form.get_by_role("alert")).to_contain_text(
+        "was deleted by someone else while you were editing it", timeout=LIVE_MS
+    )
     expect(form.get_by_role("button", name="Save changes")).to_be_disabled()
     assert crm.rest("GET", "contacts", params={"last_name": f"eq.{tag}"}) == []
 

@@ -33,7 +33,9 @@ def test_changes_made_while_the_server_was_down_arrive_after_it_restarts(crm: Cr
     names = [f"Down{i} {tag}" for i in range(10)]
     for name in names:
         first, last = name.split()
-        crm.outside("INSERT INTO contacts (id, first_name, last_name) VALUES (%s, %s, %s)", (str(uuid.uuid4()), first, last))
+        crm.outside(
+            "INSERT INTO contacts (id, first_name, last_name) VALUES (%s, %s, %s)", (str(uuid.uuid4()), first, last)
+        )
     crm.server.restart()
 
     expect(b.page.locator("#connection")).to_have_attribute("data-state", "live", timeout=BACK_MS)
