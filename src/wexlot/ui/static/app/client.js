@@ -16,15 +16,27 @@ export const supabase = createClient(API_URL, ANON_KEY, {
 window.supabase = supabase
 
 /**
- * Plain fetch to /realtime/v1/api/* with the anon key and the session's bearer token (supabase-js
- * has no wrapper for these endpoints). Returns the Response; throws on network errors and timeouts.
+ * Plain fetch to one of our APIs (`/realtime/v1/api/…`, `/auth/v1/admin/…`, which supabase-js does not
+ * wrap for a browser) with the anon key and the session's bearer token; `body` is sent as JSON. Returns
+ * the Response; throws on network errors and timeouts, and (code 'no_session') when not signed in.
  */
-export async function realtimeApi(path, { timeoutMs = 15_000 } = {}) {
+export async function apiFetch(path, { method = 'GET', body, headers = {}, timeoutMs = 15_000 } = {}) {
   const { data } = await supabase.auth.getSession()
   const token = data.session?.access_token
-  if (!token) throw new Error('not signed in')
-  return fetch(`${API_URL}/realtime/v1/api/${path}`, {
-    headers: { apikey: ANON_KEY, Authorization: `Bearer ${token}` },
+  if (!token) throw Object.assign(new Error('You are not signed in.'), { code: 'no_session', status: 401 })
+  return fetch(`${API_URL}${path}`, {
+    method,
+    headers: {
+      apikey: ANON_KEY,
+      Authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: 'no-store',
     signal: AbortSignal.timeout(timeoutMs),
   })
 }
+
+/** apiFetch() of `/realtime/v1/api/<path>` (changes, publication, status). */
+export const realtimeApi = (path, options) => apiFetch(`/realtime/v1/api/${path}`, options)

@@ -18,13 +18,12 @@ import { h, mount, newId, uid } from './dom.js'
 import { explainServerError } from './form.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
-import { DEFS, capital, describe, isElevated } from './schema.js'
+import { DEFS, EMAIL, capital, describe, isElevated, plainLabel } from './schema.js'
 
 const MAX_ROWS = 5000
 const MAX_BYTES = 5 * 1024 * 1024
 const SHOWN_PROBLEMS = 100
 const PREVIEW_ROWS = 5
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const STEPS = 3
 
@@ -55,7 +54,6 @@ const SYNONYMS = {
 }
 
 const norm = (text) => String(text ?? '').toLowerCase().replace(/[^a-z0-9]/g, '')
-const plainLabel = (field) => field.label.replace(/\s*\(.*\)$/, '')
 const plural = (n, def) => `${n} ${n === 1 ? def.singular : def.title.toLowerCase()}`
 
 /** Column index → field name ('' = ignore): exact name or label first, then synonyms; each field once. */

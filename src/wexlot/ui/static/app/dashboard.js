@@ -13,15 +13,14 @@
 import { supabase } from './client.js'
 import { debounce, h, mount } from './dom.js'
 import { formatMoney, formatTimestamp } from './format.js'
-import { lookups } from './lookups.js'
+import { byWhom, lookups } from './lookups.js'
 import { presence } from './presence.js'
-import { DEFS, STAGES, TABLES, capital, describe, isElevated } from './schema.js'
+import { DEFS, STAGES, TABLES, VERBS, capital, describe, isElevated } from './schema.js'
 import { sync } from './sync.js'
 
 const FEED_SIZE = 15
 const INTERACTIONS_SHOWN = 8
 const REFRESH_MS = 250
-const VERBS = { INSERT: 'added', UPDATE: 'updated', DELETE: 'deleted' }
 const CARD_ORDER = ['contacts', 'companies', 'deals', 'activities', 'interactions', 'platforms', 'staff']
 const OPEN_STAGES = STAGES.filter((s) => s !== 'won' && s !== 'lost')
 const DEFAULT_CURRENCY = 'USD'
@@ -29,7 +28,11 @@ const DEFAULT_CURRENCY = 'USD'
 // Changes seen since sign-in (newest first), kept while the user moves between pages.
 const feed = []
 export function recordChange(change) {
-  feed.unshift({ ...change, at: new Date() })
+  // A change can arrive twice (live and through the catch-up after a reconnect): show it once.
+  const row = change.record ?? change.old ?? {}
+  const key = `${change.table}:${row.id}:${change.type === 'DELETE' ? 'deleted' : row.version}`
+  if (feed.some((item) => item.key === key)) return
+  feed.unshift({ ...change, key, at: new Date() })
   feed.length = Math.min(feed.length, FEED_SIZE)
 }
 export function clearFeed() {
@@ -245,7 +248,8 @@ export class Dashboard {
     this.onlineList = h('ul', { class: 'dash-online' })
     this.onlineCount = h('span', { class: 'muted' })
     this.cards = h('div', { class: 'cards' })
-    this.feedList = h('ol', { class: 'feed', 'aria-live': 'polite' })
+    // Not a live region: the notices already announce each change once.
+    this.feedList = h('ol', { class: 'feed' })
     this.body = h('div', { class: 'dash-body', 'aria-busy': 'true' },
       h('section', { class: 'kpis', 'aria-labelledby': 'kpi-title' },
         h('h2', { id: 'kpi-title', class: 'sr-only' }, 'Key figures'),
@@ -372,8 +376,8 @@ export class Dashboard {
   }
 
   renderInteractions() {
-    if (!this.data.interactions) return
     if (this.showError(this.interactionsList, 'interactions', 'interactions')) return
+    if (!this.data.interactions) return
     const rows = this.data.interactions
     if (!rows.length) {
       mount(this.interactionsList, h('li', { class: 'muted' }, 'No interactions yet.'))
@@ -418,7 +422,7 @@ export class Dashboard {
     }
     mount(this.feedList, feed.map((c) => {
       const row = c.record ?? c.old ?? {}
-      const by = c.type !== 'DELETE' && row.updated_by ? ` by ${row.updated_by === this.me.id ? 'you' : lookups.name('staff', row.updated_by)}` : ''
+      const by = c.type !== 'DELETE' ? byWhom(row, this.me) : ''
       return h('li', {},
         h('time', { datetime: c.at.toISOString() }, formatTimestamp(c.at)),
         `${capital(DEFS[c.table].singular)} “${describe(c.table, row)}” ${VERBS[c.type]}${by}`,

@@ -10,10 +10,10 @@ import { supabase } from './client.js'
 import { debounce, h, mount, uid } from './dom.js'
 import { confirmDialog, openRecordForm } from './form.js'
 import { formatCell, formatMoney, formatTimestamp } from './format.js'
-import { lookups } from './lookups.js'
+import { byWhom, lookups } from './lookups.js'
 import { notify } from './notices.js'
 import { presence } from './presence.js'
-import { DEFS, canWrite, capital, describe } from './schema.js'
+import { DEFS, canWrite, capital, describe, plainLabel } from './schema.js'
 import { sync } from './sync.js'
 
 const LIMIT = 50
@@ -99,30 +99,39 @@ class Section {
     this.loaded = true
   }
 
-  /** Applies a change to this section's table; returns true when the section changed. */
+  /** Whether every related row is loaded (then a row not held here was not in the relation). */
+  get complete() {
+    return this.rows.size >= this.total
+  }
+
+  /**
+   * Applies a change to this section's table. Returns 'changed', 'recount' (the total may have changed
+   * but the event cannot tell: a row beyond the loaded ones) or null.
+   */
   apply(change, sections) {
     const values = new Set(this.values(sections))
+    // Was the row in the relation before? Known rows were; else the old row says (null: cannot tell).
+    const before = (id, old) => (this.rows.has(id) ? true : old && this.key in old ? values.has(old[this.key]) : this.complete ? false : null)
     if (change.type === 'DELETE') {
       const id = change.old?.id
-      if (!this.rows.delete(id)) return false
+      const was = before(id, change.old)
+      this.rows.delete(id)
+      if (was === null) return 'recount'
+      if (!was) return null
       this.total = Math.max(0, this.total - 1)
-      return true
+      return 'changed'
     }
     const row = change.record
     const known = this.rows.get(row.id)
-    if (known && Number(known.version) >= Number(row.version)) return false
+    if (known && Number(known.version) >= Number(row.version)) return null
+    const was = change.type === 'INSERT' ? false : before(row.id, change.old)
     const inside = values.has(row[this.key])
-    if (inside) {
-      if (!known) this.total += 1
-      this.rows.set(row.id, row)
-      return true
-    }
-    if (known) {
-      this.rows.delete(row.id)
-      this.total = Math.max(0, this.total - 1)
-      return true
-    }
-    return false
+    if (inside) this.rows.set(row.id, row)
+    else this.rows.delete(row.id)
+    if (was === null) return 'recount'
+    if (was === inside) return known || inside ? 'changed' : null
+    this.total = Math.max(0, this.total + (inside ? 1 : -1))
+    return 'changed'
   }
 }
 
@@ -142,6 +151,8 @@ export class DetailView {
     this.flashUntil = 0
     this.cleanups = []
     this.ownVersions = new Set()
+    this.loadSeq = 0
+    this.deleting = false
     this.reloadSection = debounce((section) => this.refetch(section), 200)
     this.build()
   }
@@ -173,7 +184,7 @@ export class DetailView {
   async start() {
     this.cleanups.push(
       sync.onChange((change) => this.handle(change)),
-      sync.onResync(() => this.load()),
+      sync.onResync((table) => this.tables().has(table) && this.load()),
       lookups.onChange(() => this.render()),
       presence.onChange(() => this.renderPresence()),
     )
@@ -182,17 +193,26 @@ export class DetailView {
   }
 
   destroy() {
+    this.loadSeq++ // any load still running is dropped
     this.cleanups.forEach((fn) => fn())
     this.reloadSection.cancel()
     presence.clearFocus(this.table, this.id)
   }
 
+  /** The tables this page shows rows of: its own and those of its related lists and timeline. */
+  tables() {
+    return new Set([this.table, ...[...this.sections, ...this.timeline].map((s) => s.table)])
+  }
+
   async load() {
+    const seq = ++this.loadSeq
     this.loading = true
     this.held = []
     const tables = new Set([this.table, 'activities', 'interactions', 'deals', 'contacts'])
     await Promise.all([...tables].map((t) => sync.whenJoined(t)))
+    if (seq !== this.loadSeq) return
     const { data: row, error } = await supabase.from(this.table).select('*').eq('id', this.id).maybeSingle()
+    if (seq !== this.loadSeq) return // a newer load started, or the page was left
     if (error || !row) {
       this.loading = false
       this.el.dataset.state = 'ready'
@@ -210,8 +230,9 @@ export class DetailView {
       await Promise.all(all.filter((s) => !s.from).map((s) => s.load(all)))
       await Promise.all(all.filter((s) => s.from).map((s) => s.load(all)))
     } catch (err) {
-      notify(err.message, { kind: 'error' })
+      if (seq === this.loadSeq) notify(err.message, { kind: 'error' })
     }
+    if (seq !== this.loadSeq) return
     this.loading = false
     this.el.dataset.state = 'ready'
     for (const change of this.held.splice(0)) this.apply(change)
@@ -219,9 +240,10 @@ export class DetailView {
   }
 
   async refetch(section) {
+    const seq = this.loadSeq
     const all = [...this.sections, ...this.timeline]
     await section.load(all).catch((err) => notify(err.message, { kind: 'error' }))
-    this.render()
+    if (seq === this.loadSeq) this.render()
   }
 
   // --- changes ------------------------------------------------------------------------------------
@@ -245,7 +267,9 @@ export class DetailView {
     for (const section of all) {
       if (section.table !== change.table) continue
       const before = section.from ? null : [...section.rows.keys()].join()
-      if (section.apply(change, all)) {
+      const outcome = section.apply(change, all)
+      if (outcome === 'recount') this.reloadSection(section)
+      if (outcome) {
         changed = true
         // A section others draw values from changed membership: refetch those.
         if (before !== null && before !== [...section.rows.keys()].join()) {
@@ -258,6 +282,7 @@ export class DetailView {
 
   applyOwn(change) {
     if (change.type === 'DELETE') {
+      if (this.deleting) return false // the echo of our own delete (it can beat the HTTP response)
       this.gone = `This ${this.def.singular} was deleted by someone else (or is no longer visible to you).`
       notify(`${capital(this.def.singular)} “${describe(this.table, this.row)}” was deleted`, { kind: 'error' })
       return true
@@ -269,8 +294,7 @@ export class DetailView {
     this.gone = null
     this.flashUntil = performance.now() + FLASH_MS
     if (!this.ownVersions.delete(Number(row.version))) {
-      const who = !row.updated_by ? 'someone outside the app' : row.updated_by === this.me.id ? 'you' : lookups.name('staff', row.updated_by)
-      notify(`${capital(this.def.singular)} “${describe(this.table, row)}” updated by ${who}`)
+      notify(`${capital(this.def.singular)} “${describe(this.table, row)}” updated${byWhom(row, this.me)}`)
     }
     // A deal moving to another contact shows that contact's interactions.
     const relationMoved = this.layout.timeline(previous).some((spec, i) => spec.value !== this.layout.timeline(row)[i]?.value)
@@ -301,8 +325,10 @@ export class DetailView {
       danger: true,
     })
     if (!ok) return
+    this.deleting = true
     const { data, error } = await supabase.from(this.table).delete().eq('id', this.id).select('id')
     if (error || data.length === 0) {
+      this.deleting = false
       notify(`Could not delete “${name}”: ${error?.message ?? 'it is already gone, or you may not delete it.'}`, { kind: 'error' })
       return
     }
@@ -351,11 +377,10 @@ export class DetailView {
     record.classList.toggle('flash', performance.now() < this.flashUntil)
     if (performance.now() < this.flashUntil) record.style.animationDelay = `-${Math.round(FLASH_MS - (this.flashUntil - performance.now()))}ms`
     mount(this.fields, this.def.fields.map((field) => [
-      h('dt', {}, field.label.replace(/\s*\(.*\)$/, '')),
+      h('dt', {}, plainLabel(field)),
       h('dd', { dataset: { field: field.name } }, this.value(field, row[field.name], row)),
     ]))
-    const updater = row.updated_by ? lookups.name('staff', row.updated_by) : 'outside the app'
-    this.meta.textContent = `Created ${formatTimestamp(row.created_at)} · last changed ${formatTimestamp(row.updated_at)} by ${updater} · version ${row.version}`
+    this.meta.textContent = `Created ${formatTimestamp(row.created_at)} · last changed ${formatTimestamp(row.updated_at)}${byWhom(row, this.me)} · version ${row.version}`
     this.meta.dataset.version = String(row.version)
     this.relatedEl.hidden = this.sections.length === 0
     mount(this.relatedEl, this.sections.map((section) => this.renderSection(section)))
@@ -368,7 +393,8 @@ export class DetailView {
     if (value === null || value === undefined || value === '') return h('span', { class: 'muted' }, '—')
     if (field.type === 'ref') return h('a', { href: `/${field.ref}/${value}` }, lookups.name(field.ref, value))
     if (field.type === 'money') return formatMoney(value, row.currency)
-    if (field.type === 'url') return h('a', { href: value, rel: 'noopener noreferrer', target: '_blank' }, value)
+    // Only web addresses become links: the database stores any text, and a javascript: URL would run here.
+    if (field.type === 'url') return /^https?:\/\//i.test(value) ? h('a', { href: value, rel: 'noopener noreferrer', target: '_blank' }, value) : value
     if (field.type === 'email') return h('a', { href: `mailto:${value}` }, value)
     const kind = { datetime: 'timestamp', checkbox: 'bool', select: 'enum', tags: 'tags', date: 'date', number: 'number' }[field.type] ?? 'text'
     return formatCell(value, kind, row, field)

@@ -57,3 +57,34 @@ export function newId() {
   const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
+
+/**
+ * Runs `fn()` when a select's choice settles. With the keyboard, every arrow key on a closed select fires
+ * `change` (Chromium on Linux and Windows), so an immediate action would act on each option passed on the
+ * way; keyboard changes wait until `ms` without another change, Enter, or leaving the select. A choice
+ * made with the pointer acts at once.
+ */
+export function onSettledChange(select, fn, ms = 700) {
+  let timer = null
+  let pointer = false
+  const fire = () => {
+    clearTimeout(timer)
+    timer = null
+    fn()
+  }
+  select.addEventListener('pointerdown', () => { pointer = true })
+  select.addEventListener('keydown', (event) => {
+    pointer = false
+    if (event.key === 'Enter' && timer) {
+      event.preventDefault()
+      fire()
+    }
+  })
+  select.addEventListener('change', () => {
+    clearTimeout(timer)
+    if (pointer) fire()
+    else timer = setTimeout(fire, ms)
+  })
+  select.addEventListener('blur', () => timer && fire())
+  return select
+}

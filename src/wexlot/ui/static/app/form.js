@@ -12,12 +12,10 @@
 import { supabase } from './client.js'
 import { h, newId, uid } from './dom.js'
 import { formatCell } from './format.js'
-import { lookups } from './lookups.js'
+import { changedBy, lookups } from './lookups.js'
 import { presence } from './presence.js'
-import { DEFS, canWrite, describe, isElevated } from './schema.js'
+import { DEFS, EMAIL, canWrite, describe, isElevated, plainLabel } from './schema.js'
 import { sync } from './sync.js'
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 // --- values between rows and inputs -------------------------------------------------------------
 
@@ -78,7 +76,7 @@ function inputFor(field, id, value, describedBy) {
 function readField(field, input) {
   if (field.type === 'checkbox') return { value: input.checked }
   const raw = input.value.trim()
-  const label = field.label.replace(/\s*\(.*\)$/, '')
+  const label = plainLabel(field)
   if (raw === '') {
     if (field.required) return { error: `${label} is required.` }
     return { value: field.type === 'tags' ? [] : null }
@@ -154,7 +152,7 @@ function display(field, value) {
 export function explainServerError(error, fields, def) {
   const text = [error.message, error.details, error.hint].filter(Boolean).join(' ')
   const field = fields.find((f) => new RegExp(`\\b${f.name}\\b`).test(text))
-  const label = field ? field.label.replace(/\s*\(.*\)$/, '') : null
+  const label = field ? plainLabel(field) : null
   switch (error.code) {
     case '23502':
       return { field, message: field ? `${label} is required.` : error.message }
@@ -212,7 +210,11 @@ export function confirmDialog({ title, message, confirmLabel = 'Confirm', danger
 export async function openRecordForm({ table, row = null, defaults = null, me, onSaving, onSaved, onFailed }) {
   const def = DEFS[table]
   const creating = row === null
-  const fields = def.fields.filter((f) => !f.elevatedOnly || isElevated(me)).map((f) => ({ ...f }))
+  // Your own staff row: no role or active switch, so nobody locks themselves out by mistake.
+  const own = table === 'staff' && row?.id === me?.id
+  const fields = def.fields
+    .filter((f) => (!f.elevatedOnly || isElevated(me)) && !(own && (f.name === 'role' || f.name === 'is_active')))
+    .map((f) => ({ ...f }))
   for (const field of fields) {
     if (field.type === 'ref') field.choices = await lookups.choices(field.ref).catch(() => [])
   }
@@ -301,7 +303,7 @@ export async function openRecordForm({ table, row = null, defaults = null, me, o
 
     // Fields both sides changed, waiting for the user's choice: name -> { mine, theirs, choice }.
     const pending = new Map()
-    const whoChanged = (latest) => (latest.updated_by ? lookups.name('staff', latest.updated_by) : 'Someone outside the app')
+    const whoChanged = (latest) => changedBy(latest) ?? 'Someone outside the app' // a name even for "you" on another machine
 
     /** Merges what the user typed with `latest` (see the top of this file) and shows what is left to choose. */
     const mergeWith = (latest) => {
@@ -324,9 +326,9 @@ export async function openRecordForm({ table, row = null, defaults = null, me, o
       }
       const who = whoChanged(latest)
       const parts = [`${who} changed this ${def.singular} while you were editing it.`]
-      if (theirsOnly.length) parts.push(`Their changes to ${theirsOnly.map((f) => f.label.replace(/\s*\(.*\)$/, '').toLowerCase()).join(', ')} are taken in.`)
+      if (theirsOnly.length) parts.push(`Their changes to ${theirsOnly.map((f) => plainLabel(f).toLowerCase()).join(', ')} are taken in.`)
       parts.push(both.length
-        ? `You both changed ${both.map((f) => f.label.replace(/\s*\(.*\)$/, '').toLowerCase()).join(', ')}: choose which value to keep, then save.`
+        ? `You both changed ${both.map((f) => plainLabel(f).toLowerCase()).join(', ')}: choose which value to keep, then save.`
         : 'Nothing you changed was changed by them: review and save again.')
       conflictBox.replaceChildren(h('p', {}, parts.join(' ')))
       conflictBox.hidden = false
@@ -338,7 +340,7 @@ export async function openRecordForm({ table, row = null, defaults = null, me, o
     const choiceFor = (field, who) => {
       const entry = pending.get(field.name)
       const name = uid(`choice-${field.name}`)
-      const label = field.label.replace(/\s*\(.*\)$/, '')
+      const label = plainLabel(field)
       const option = (value, text, shown) => {
         const id = uid(`${name}-${value}`)
         const radio = h('input', {

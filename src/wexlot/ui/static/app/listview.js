@@ -12,17 +12,16 @@ import { debounce, h, mount, uid } from './dom.js'
 import { confirmDialog, openRecordForm } from './form.js'
 import { formatCell, formatMoney } from './format.js'
 import { rowActionsFor, toolbarFor } from './listextras.js'
-import { lookups } from './lookups.js'
+import { byWhom, lookups } from './lookups.js'
 import { notify } from './notices.js'
 import { presence } from './presence.js'
 import { ListWindow, matcher, orderTerms } from './rows.js'
-import { DEFS, canWrite, capital, describe } from './schema.js'
+import { DEFS, VERBS, canWrite, capital, describe } from './schema.js'
 import { sync } from './sync.js'
 
 const PAGE_SIZE = 25
 const FLASH_MS = 2400
 const JOIN_WAIT_MS = 8000
-const VERBS = { INSERT: 'added', UPDATE: 'updated', DELETE: 'deleted' }
 
 /** A PostgREST filter value in double quotes (commas, parentheses and dots are then literal). */
 const quoted = (value) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
@@ -90,6 +89,7 @@ export class ListView {
     this.cleanups.forEach((fn) => fn())
     this.refreshCount.cancel()
     this.refreshSum.cancel()
+    this.search.cancel()
     this.refill.cancel()
     clearTimeout(this.flashTimer)
   }
@@ -117,6 +117,18 @@ export class ListView {
     const keys = rows.map((row) => `${row.id}@${row.version ?? 1}`)
     keys.forEach((key) => this.ownWrites.add(key))
     return () => keys.forEach((key) => this.ownWrites.delete(key))
+  }
+
+  /**
+   * A write to row `id` this tab is about to make where the list updates from the live echo (no local
+   * apply). Call the returned function with the saved row when done, or with nothing when it failed.
+   */
+  ownWrite(id) {
+    this.saving.add(id)
+    return (saved) => {
+      this.saving.delete(id)
+      if (saved) this.ownWrites.add(`${saved.id}@${saved.version}`)
+    }
   }
 
   /** Reloads the current page from the server. */
@@ -149,7 +161,7 @@ export class ListView {
     const offset = (this.page - 1) * PAGE_SIZE
     const { data, count, error } = await this.ordered(this.baseQuery('*', { count: 'exact' })).range(offset, offset + PAGE_SIZE - 1)
     if (seq !== this.loadSeq) return
-    if (error && this.page > 1) {
+    if (error?.code === 'PGRST103' && this.page > 1) {
       // Past the end (rows were deleted meanwhile): show the first page instead.
       this.page = 1
       this.onParams(this.params())
@@ -190,8 +202,9 @@ export class ListView {
 
   async fetchCount() {
     const epoch = this.totalEpoch
+    const seq = this.loadSeq
     const { count, error } = await this.baseQuery('id', { count: 'exact', head: true })
-    if (error || this.loading) return
+    if (error || this.loading || seq !== this.loadSeq) return // failed, or the search/filters changed meanwhile
     if (epoch !== this.totalEpoch) {
       this.refreshCount() // changes arrived meanwhile: ask again
       return
@@ -204,8 +217,9 @@ export class ListView {
     const missing = PAGE_SIZE - this.window.rows.length
     if (missing <= 0 || this.window.beyond() === 0 || this.loading) return
     const from = this.window.offset + this.window.rows.length
+    const seq = this.loadSeq
     const { data, error } = await this.ordered(this.baseQuery('*')).range(from, from + missing - 1)
-    if (error || this.loading) return
+    if (error || this.loading || seq !== this.loadSeq) return
     this.window.fill(data)
     this.renderRows()
   }
@@ -239,11 +253,7 @@ export class ListView {
     const row = change.record ?? change.old ?? {}
     const key = change.type === 'DELETE' ? `${row.id}@deleted` : `${row.id}@${row.version}`
     if (this.ownWrites.delete(key) || this.saving.has(row.id)) return
-    let who = ''
-    if (change.type !== 'DELETE') {
-      if (!row.updated_by) who = ' outside the app'
-      else who = ` by ${row.updated_by === this.me.id ? 'you' : lookups.name('staff', row.updated_by)}`
-    }
+    const who = change.type === 'DELETE' ? '' : byWhom(row, this.me)
     const name = describe(this.table, row)
     notify(`${capital(this.def.singular)} “${name}” ${VERBS[change.type]}${who}`, {
       group: this.table,
@@ -306,10 +316,6 @@ export class ListView {
     return (row) => search(row) && wanted.every(([key, value]) => String(row[key]) === value)
   }
 
-  filtered() {
-    return Boolean(this.q) || Object.keys(this.filters).length > 0
-  }
-
   setSort(key) {
     this.sort = this.sort.key === key ? { key, asc: !this.sort.asc } : { key, asc: true }
     this.page = 1
@@ -353,7 +359,6 @@ export class ListView {
   }
 
   saved(row, before) {
-    this.ownWrites.add(`${row.id}@${row.version}`)
     this.apply({ table: this.table, type: before ? 'UPDATE' : 'INSERT', record: row, old: before, source: 'local' }, false)
     this.render()
     this.saving.delete(row.id)
@@ -387,7 +392,6 @@ export class ListView {
       notify(`“${name}” was not deleted: it is already gone, or you may not delete it.`, { kind: 'error' })
       return
     }
-    this.ownWrites.add(`${row.id}@deleted`)
     this.apply({ table: this.table, type: 'DELETE', record: null, old: row, source: 'local' }, false)
     this.render()
     this.focusAfterDialog(null)
@@ -410,7 +414,7 @@ export class ListView {
       id: searchId, type: 'search', value: this.q, autocomplete: 'off',
       placeholder: def.search.map((c) => c.replace(/_/g, ' ')).join(', '),
     })
-    const search = debounce(() => this.setQuery(this.searchInput.value), 250)
+    const search = (this.search = debounce(() => this.setQuery(this.searchInput.value), 250))
     this.searchInput.addEventListener('input', search)
     const searchForm = h('form', { role: 'search', class: 'toolbar', onsubmit: (e) => { e.preventDefault(); search.cancel(); this.setQuery(this.searchInput.value) } },
       h('div', { class: 'field' }, h('label', { for: searchId }, `Search ${def.title.toLowerCase()}`), this.searchInput),
@@ -506,6 +510,11 @@ export class ListView {
     }
   }
 
+  /** The signed-in person's own staff row (which they may edit but not delete). */
+  isMe(row) {
+    return this.table === 'staff' && row.id === this.me.id
+  }
+
   /** "Priya Shah editing" when someone else has this row open (presence on the table's channel). */
   presenceBadge(row) {
     const people = presence.onRecord(this.table, row.id)
@@ -523,12 +532,12 @@ export class ListView {
       if (index === 0 && row.visibility === 'private') content.push(' ', h('span', { class: 'badge badge-private' }, 'Private'))
       if (index > 0) return h('td', { 'data-label': column.label, dataset: { col: column.key, kind: column.kind } }, content)
       return h('td', { 'data-label': column.label, dataset: { col: column.key, kind: column.kind } },
-        h('strong', {}, h('a', { href: `/${this.table}/${row.id}` }, content[0]), content.slice(1)), this.presenceBadge(row))
+        h('strong', {}, h('a', { href: `/${this.table}/${row.id}`, dataset: { action: 'open' } }, content[0]), content.slice(1)), this.presenceBadge(row))
     })
     const writable = canWrite(this.table, this.me, row)
     const actions = h('td', { class: 'row-actions', 'data-label': 'Actions' },
       writable ? h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'edit' }, 'aria-label': `Edit ${name}`, onclick: () => this.edit(row) }, 'Edit') : null,
-      writable ? h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'delete' }, 'aria-label': `Delete ${name}`, onclick: () => this.remove(row) }, 'Delete') : null,
+      writable && !this.isMe(row) ? h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'delete' }, 'aria-label': `Delete ${name}`, onclick: () => this.remove(row) }, 'Delete') : null,
       rowActionsFor(this, row),
     )
     const tr = h('tr', { dataset: { id: row.id, version: row.version } }, cells, actions)

@@ -7,6 +7,7 @@
 import { supabase } from './client.js'
 import { LABEL_COLUMNS, describe } from './schema.js'
 import { debounce } from './dom.js'
+import { sync } from './sync.js'
 
 const PRELOADED = ['staff', 'companies', 'platforms']
 const EXTRA_COLUMNS = { staff: ['email', 'role', 'is_active', 'user_id'] }
@@ -38,8 +39,12 @@ class Lookups {
     this.pending.clear()
   }
 
+  /** Loads the small tables whole, each once its channel has joined (no change falls in between). */
   async preload() {
-    await Promise.all(PRELOADED.map((table) => this.loadAll(table)))
+    await Promise.all(PRELOADED.map(async (table) => {
+      await sync.whenJoined(table)
+      await this.loadAll(table)
+    }))
   }
 
   async loadAll(table) {
@@ -64,7 +69,7 @@ class Lookups {
     return row
   }
 
-  /** "Jane Smith" for a contacts id, "" for no id, "…" while loading, "(hidden)" when not readable. */
+  /** "Jane Smith" for a contacts id, "" for no id, "…" while loading, "(not visible)" when not readable. */
   name(table, id) {
     if (!id) return ''
     const row = this.get(table, id)
@@ -124,3 +129,15 @@ class Lookups {
 }
 
 export const lookups = new Lookups()
+
+/** Who last changed `row`: "you", a staff member's name, or null when it was written outside the app. */
+export function changedBy(row, me = null) {
+  if (!row?.updated_by) return null
+  return row.updated_by === me?.id ? 'you' : lookups.name('staff', row.updated_by)
+}
+
+/** " by Priya Shah", " by you" or " outside the app", to follow a verb in a notice. */
+export function byWhom(row, me) {
+  const who = changedBy(row, me)
+  return who ? ` by ${who}` : ' outside the app'
+}

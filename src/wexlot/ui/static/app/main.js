@@ -80,9 +80,17 @@ sync.onClosedByServer(async () => {
       leave(SESSION_ENDED_MESSAGE, 'error')
       return
     }
-    // Still allowed (e.g. the role changed): join again with the current rights.
+    // Still allowed (e.g. the role changed): enter again, so that the profile, names, channels and page
+    // all start over with the current rights (the page's fresh load includes whatever was missed).
     await sync.stop()
-    await sync.start()
+    view?.destroy()
+    view = null
+    lookups.clear()
+    try {
+      await enter()
+    } catch (err) {
+      leave(err.message, 'error')
+    }
   } finally {
     checkingAccess = false
   }
@@ -119,9 +127,10 @@ async function enter() {
   connection.hidden = false
   account.hidden = false
   for (const item of nav.querySelectorAll('[data-admin-only]')) item.hidden = me.role !== 'admin'
-  await lookups.preload().catch((err) => notify(`Some names could not be loaded: ${err.message}`, { kind: 'error' }))
   presence.start(me)
   await sync.start()
+  // After the join, so that no rename falls between the names' snapshot and the live stream.
+  await lookups.preload().catch((err) => notify(`Some names could not be loaded: ${err.message}`, { kind: 'error' }))
   phase = 'in'
   if (location.pathname === '/' || location.pathname === '') history.replaceState(null, '', '/dashboard')
   route()

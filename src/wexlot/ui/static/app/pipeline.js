@@ -11,7 +11,7 @@
 // arrive while the board loads are held and applied after it.
 
 import { supabase } from './client.js'
-import { h, mount, uid } from './dom.js'
+import { h, mount, onSettledChange, uid } from './dom.js'
 import { formatDate, formatMoney, formatTimestamp } from './format.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
@@ -416,11 +416,13 @@ export class Pipeline {
     const writable = canWrite('deals', this.me, deal)
     const stageId = uid('card-stage')
     const closed = deal.closed_at && (deal.stage === 'won' || deal.stage === 'lost')
+    const stageSelect = h('select', { id: stageId, dataset: { action: 'stage' } },
+      STAGES.map((s) => h('option', { value: s, selected: s === deal.stage }, capital(s))))
+    onSettledChange(stageSelect, () => this.choose(deal.id, stageSelect))
     const controls = writable
       ? h('div', { class: 'card-controls' },
         h('label', { for: stageId, class: 'sr-only' }, `Stage of ${name}`),
-        h('select', { id: stageId, dataset: { action: 'stage' }, onchange: (e) => this.choose(deal.id, e.target) },
-          STAGES.map((s) => h('option', { value: s, selected: s === deal.stage }, capital(s)))),
+        stageSelect,
         h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'up' }, 'aria-label': `Move ${name} up`, onclick: () => this.step(deal.id, -1) }, h('span', { 'aria-hidden': 'true' }, '↑'), ' Up'),
         h('button', { type: 'button', class: 'button-quiet button-small', dataset: { action: 'down' }, 'aria-label': `Move ${name} down`, onclick: () => this.step(deal.id, 1) }, h('span', { 'aria-hidden': 'true' }, '↓'), ' Down'))
       : h('p', { class: 'card-readonly muted' }, 'View only')

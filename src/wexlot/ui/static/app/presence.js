@@ -21,7 +21,7 @@ function metas(table) {
   return Object.values(channel.presenceState()).flat()
 }
 
-/** One entry per staff member (the earliest), in name order; `self` marks this tab's person. */
+/** One entry per staff member (an editing entry wins over a viewing one), in name order; `self` marks this tab's person. */
 function people(list, me) {
   const byStaff = new Map()
   for (const meta of list) {

@@ -274,4 +274,13 @@ export function canWrite(table, me, row = null) {
 }
 
 export const isElevated = (me) => me?.role === 'admin' || me?.role === 'manager'
+
+/** A field's label without its parenthesised note: "Probability (%)" → "Probability". */
+export const plainLabel = (field) => field.label.replace(/\s*\(.*\)$/, '')
+
+/** What the app accepts as an email address (the server checks nothing more). */
+export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+
+/** How a change is told in notices and the feed. */
+export const VERBS = { INSERT: 'added', UPDATE: 'updated', DELETE: 'deleted' }
 export { capital }

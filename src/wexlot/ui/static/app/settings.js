@@ -5,7 +5,7 @@
 // Each switch saves at once. The PUT sends the whole list, so it is computed from a fresh GET: two
 // admins switching different tables at the same time do not undo each other.
 
-import { ANON_KEY, API_URL, realtimeApi, supabase } from './client.js'
+import { realtimeApi } from './client.js'
 import { h, uid } from './dom.js'
 import { notify } from './notices.js'
 import { TABLES, tableTitle } from './schema.js'
@@ -27,16 +27,7 @@ async function getPublication() {
 }
 
 async function putPublication(tables) {
-  const { data } = await supabase.auth.getSession()
-  const token = data.session?.access_token
-  if (!token) throw new Error('not signed in')
-  const response = await fetch(`${API_URL}/realtime/v1/api/publication`, {
-    method: 'PUT',
-    headers: { apikey: ANON_KEY, Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ tables }),
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  })
-  return readBody(response)
+  return readBody(await realtimeApi('publication', { method: 'PUT', body: { tables }, timeoutMs: TIMEOUT_MS }))
 }
 
 const listNames = (names) => {
@@ -90,6 +81,7 @@ export class RealtimeSettings {
 
   async start() {
     await this.load()
+    if (this.destroyed) return // left while loading: no timer to leak
     this.timer = setInterval(() => { if (!this.busy && !document.hidden) this.load() }, REFRESH_MS)
   }
 

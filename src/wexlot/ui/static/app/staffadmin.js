@@ -6,12 +6,12 @@
 // active flag are plain writes to the staff row: that row is the authority (auth/users.py), and the
 // server cuts a deactivated member's open sessions off the moment is_active becomes false.
 
-import { ANON_KEY, API_URL, supabase } from './client.js'
-import { h, uid } from './dom.js'
+import { apiFetch, supabase } from './client.js'
+import { h, onSettledChange, uid } from './dom.js'
 import { confirmDialog } from './form.js'
 import { addListExtra } from './listextras.js'
 import { notify } from './notices.js'
-import { capital } from './schema.js'
+import { EMAIL, capital } from './schema.js'
 import { sync } from './sync.js'
 
 const ROLES = ['rep', 'manager', 'admin']
@@ -20,7 +20,6 @@ const ROLE_HELP = {
   manager: 'Manager: sees and changes every record.',
   admin: 'Admin: everything, plus staff and realtime settings.',
 }
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 const TIMEOUT_MS = 15_000
 // No 0/O, 1/l/I: the password is read aloud or copied by hand.
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789'
@@ -41,23 +40,13 @@ export function temporaryPassword(groups = 4, size = 4) {
 
 /** A call to /auth/v1/admin/users[/id] as the signed-in admin; throws an Error with `code` and `status`. */
 async function adminUsers(method, path, body) {
-  const { data } = await supabase.auth.getSession()
-  const token = data.session?.access_token
-  if (!token) throw Object.assign(new Error('You are not signed in.'), { code: 'no_session', status: 401 })
   let response
   try {
-    response = await fetch(`${API_URL}/auth/v1/admin/users${path}`, {
-      method,
-      headers: {
-        apikey: ANON_KEY,
-        Authorization: `Bearer ${token}`,
-        'Content-Type': 'application/json',
-        'X-Supabase-Api-Version': '2024-01-01',
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+    response = await apiFetch(`/auth/v1/admin/users${path}`, {
+      method, body, headers: { 'X-Supabase-Api-Version': '2024-01-01' }, timeoutMs: TIMEOUT_MS,
     })
   } catch (err) {
+    if (err.code === 'no_session') throw err
     throw Object.assign(new Error(`Could not reach the server: ${err.message ?? err}`), { code: 'network', status: 0 })
   }
   const json = await response.json().catch(() => ({}))
@@ -241,12 +230,10 @@ function inviteDialog(view) {
 async function setTitle(view, userId, title) {
   const { data: found, error: findError } = await supabase.from('staff').select('id').eq('user_id', userId).maybeSingle()
   if (findError || !found) return findError ?? new Error('the staff row was not found')
-  view.saving?.add(found.id)
+  const done = view.ownWrite(found.id)
   const { data, error } = await supabase.from('staff').update({ title }).eq('id', found.id).select('id, version')
-  view.saving?.delete(found.id)
-  if (error) return error
-  if (data[0]) view.ownWrites?.add(`${data[0].id}@${data[0].version}`)
-  return null
+  done(data?.[0])
+  return error ?? null
 }
 
 function showInvited(dialog, { name, email, password, titleError }) {
@@ -266,14 +253,17 @@ function showInvited(dialog, { name, email, password, titleError }) {
 
 // --- per-row actions ------------------------------------------------------------------------------
 
-/** Writes `changes` to the staff row; the list updates from the realtime echo (or a reload when not live). */
-async function updateStaff(view, row, changes) {
-  view.saving?.add(row.id)
-  const { data, error } = await supabase.from('staff').update(changes).eq('id', row.id).select()
-  view.saving?.delete(row.id)
+/**
+ * Sets one field of the staff row from the value the admin saw to a new one (compare-and-set on that
+ * field, so a change someone made meanwhile is never silently reverted). The list updates from the
+ * realtime echo (or a reload when not live).
+ */
+async function updateStaff(view, row, field, value) {
+  const done = view.ownWrite(row.id)
+  const { data, error } = await supabase.from('staff').update({ [field]: value }).eq('id', row.id).eq(field, row[field]).select()
+  done(data?.[0])
   if (error) throw new Error(error.code === '42501' ? 'You may not change staff members.' : error.message)
-  if (!data.length) throw new Error('The staff member no longer exists, or you may no longer change staff.')
-  view.ownWrites?.add(`${data[0].id}@${data[0].version}`) // our own notice below, none for the echo
+  if (!data.length) throw new Error('someone changed it meanwhile, or you may no longer change staff. The list shows the current state.')
   if (sync.state !== 'live') view.reload()
   return data[0]
 }
@@ -297,7 +287,7 @@ async function changeRole(view, row, select) {
   }
   select.disabled = true
   try {
-    await updateStaff(view, row, { role })
+    await updateStaff(view, row, 'role', role)
     notify(`${row.full_name} is now ${role === 'admin' ? 'an' : 'a'} ${role}`)
   } catch (err) {
     select.value = row.role
@@ -322,7 +312,7 @@ async function setActive(view, row, active) {
     })
   if (!ok) return
   try {
-    await updateStaff(view, row, { is_active: active })
+    await updateStaff(view, row, 'is_active', active)
     notify(active ? `${row.full_name} was reactivated` : `${row.full_name} was deactivated and signed out everywhere`)
   } catch (err) {
     notify(`Could not ${active ? 'reactivate' : 'deactivate'} ${row.full_name}: ${err.message}`, { kind: 'error' })
@@ -392,8 +382,8 @@ addListExtra({
     const selectId = uid('role-of')
     const select = h('select', {
       id: selectId, class: 'role-select', dataset: { action: 'role' }, disabled: !row.is_active || null,
-      onchange: () => changeRole(view, row, select),
     }, ROLES.map((role) => h('option', { value: role, selected: role === row.role }, capital(role))))
+    onSettledChange(select, () => changeRole(view, row, select))
     select.value = row.role
     return [h('span', { class: 'staff-admin' },
       h('label', { for: selectId, class: 'sr-only' }, `Role of ${name}`),

@@ -5,7 +5,7 @@
 // SDK sends every 25-30 s; using our own ref leaves the SDK's heartbeat bookkeeping alone) and times
 // the reply, then times one HTTP GET of the status endpoint.
 
-import { ANON_KEY, API_URL, supabase } from './client.js'
+import { realtimeApi, supabase } from './client.js'
 import { h, mount, uid } from './dom.js'
 import { tableTitle } from './schema.js'
 import { sync } from './sync.js'
@@ -97,15 +97,8 @@ function heartbeatRoundTrip() {
 
 /** GET /realtime/v1/api/status with the session token: { response, elapsed ms, body }. */
 async function fetchServerStatus() {
-  const { data } = await supabase.auth.getSession()
-  const token = data.session?.access_token
-  if (!token) throw new Error('not signed in')
   const started = performance.now()
-  const response = await fetch(`${API_URL}/realtime/v1/api/status`, {
-    headers: { apikey: ANON_KEY, Authorization: `Bearer ${token}` },
-    cache: 'no-store',
-    signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
-  })
+  const response = await realtimeApi('status', { timeoutMs: PROBE_TIMEOUT_MS })
   const body = await response.json().catch(() => null)
   return { response, elapsed: performance.now() - started, body }
 }
