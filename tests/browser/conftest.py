@@ -236,11 +236,15 @@ def _cli(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def crm(backend: str, data_dir: Path, database_url: str) -> Iterator[CrmServer]:
-    """``wexlot serve --demo`` on this module's database, plus two logins made with ``wexlot user create``."""
+def crm(backend: str, data_dir: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[CrmServer]:
+    """``wexlot serve --demo`` on this module's database, plus two logins made with ``wexlot user create``.
+
+    A module may set ``SERVER_ENV`` (a dict of ``WEXLOT_*`` settings) for its server.
+    """
     for stale in ARTIFACTS.glob(f"FAILED-*{backend}*"):  # evidence of an earlier run's failures
         stale.unlink()
-    with LiveServer(data_dir, database_url, extra_args=["--demo"], name=f"browser-{backend}") as server:
+    env = getattr(request.module, "SERVER_ENV", {})
+    with LiveServer(data_dir, database_url, extra_args=["--demo"], env=env, name=f"browser-{backend}") as server:
         # After the demo load (it only fills an empty database), like an operator adding colleagues.
         for email, name in (INACTIVE, REVOCABLE):
             _cli(

@@ -10,7 +10,7 @@
 // delete) and shows who else is viewing or editing it (presence).
 
 import { supabase } from './client.js'
-import { h, newId, uid } from './dom.js'
+import { debounce, h, newId, uid } from './dom.js'
 import { formatCell } from './format.js'
 import { changedBy, lookups } from './lookups.js'
 import { presence } from './presence.js'
@@ -174,6 +174,32 @@ export function explainServerError(error, fields, def) {
   }
 }
 
+/**
+ * A search box above a reference select whose table is too big to list whole: typing replaces the
+ * select's choices with the server's matches (the current choice stays).
+ */
+function finderFor(field, select, id) {
+  const finderId = `${id}-find`
+  const finder = h('input', { id: finderId, type: 'search', autocomplete: 'off', placeholder: 'Type part of a name', 'aria-controls': id })
+  const status = h('span', { class: 'sr-only', 'aria-live': 'polite' })
+  const refill = debounce(async () => {
+    let found
+    try {
+      found = await lookups.search(field.ref, finder.value)
+    } catch (err) {
+      status.textContent = err.message
+      return
+    }
+    const current = select.value
+    const kept = [...select.options].filter((o) => o.value === '' || o.value === current)
+    select.replaceChildren(...kept, ...found.filter((c) => c.value !== current).map((c) => h('option', { value: c.value }, c.label)))
+    select.value = current
+    status.textContent = `${found.length} ${found.length === 1 ? 'match' : 'matches'}`
+  }, 250)
+  finder.addEventListener('input', refill)
+  return h('div', { class: 'finder' }, h('label', { for: finderId, class: 'sr-only' }, `Find ${plainLabel(field).toLowerCase()}`), finder, status)
+}
+
 // --- dialogs ------------------------------------------------------------------------------------
 
 function openDialog(dialog) {
@@ -244,10 +270,11 @@ export async function openRecordForm({ table, row = null, defaults = null, me, o
         errors.set(field.name, error)
         const label = h('label', { for: id }, field.label, field.required ? h('span', { class: 'required-mark', 'aria-hidden': 'true' }, ' *') : null)
         const hint = field.hint ? h('p', { id: hintId, class: 'hint' }, field.hint) : null
+        const finder = field.type === 'ref' && lookups.isPartial(field.ref) ? finderFor(field, input, id) : null
         const classes = ['field', field.type === 'checkbox' ? 'field-check' : '', field.wide || field.type === 'textarea' ? 'field-wide' : ''].filter(Boolean).join(' ')
         grid.append(field.type === 'checkbox'
           ? h('div', { class: classes, dataset: { field: field.name } }, input, label, error)
-          : h('div', { class: classes, dataset: { field: field.name } }, label, hint, input, error))
+          : h('div', { class: classes, dataset: { field: field.name } }, label, hint, finder, input, error))
       }
     }
     build(row)

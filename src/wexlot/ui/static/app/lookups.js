@@ -13,11 +13,13 @@ const PRELOADED = ['staff', 'companies', 'platforms']
 const EXTRA_COLUMNS = { staff: ['email', 'role', 'is_active', 'user_id'] }
 const MAX_ROWS = 1000
 const CHUNK = 100
+const SEARCH_LIMIT = 50
 
 class Lookups {
   constructor() {
     this.rows = new Map() // table -> Map(id -> row)
     this.complete = new Set() // tables whose every readable row is cached
+    this.partial = new Set() // tables too big for that: their first 1000 rows are cached for choices
     this.pending = new Map() // table -> Set(id) queued for fetching
     this.listeners = new Set()
     this.notify = debounce(() => this.listeners.forEach((fn) => fn()), 30)
@@ -36,6 +38,7 @@ class Lookups {
   clear() {
     this.rows.clear()
     this.complete.clear()
+    this.partial.clear()
     this.pending.clear()
   }
 
@@ -48,7 +51,7 @@ class Lookups {
   }
 
   async loadAll(table) {
-    const { data, error } = await supabase.from(table).select(this.columns(table)).limit(MAX_ROWS)
+    const { data, error } = await supabase.from(table).select(this.columns(table)).order(LABEL_COLUMNS[table][0]).limit(MAX_ROWS)
     if (error) throw new Error(`could not load ${table}: ${error.message}`)
     const map = this.map(table)
     map.clear()
@@ -93,10 +96,38 @@ class Lookups {
     this.notify()
   }
 
-  /** Choices for a reference field: [{ value, label }] sorted by label (at most 1000). */
+  /**
+   * Choices for a reference field: [{ value, label }] sorted by label. Tables of up to 1000 readable rows
+   * are held whole; of a bigger one the first 1000 are offered and search() finds the others.
+   */
   async choices(table) {
-    if (!this.complete.has(table)) await this.loadAll(table)
-    return [...this.map(table).values()]
+    if (!this.complete.has(table) && !this.partial.has(table)) {
+      await this.loadAll(table)
+      if (!this.complete.has(table)) this.partial.add(table)
+    }
+    return this.asChoices(table, [...this.map(table).values()])
+  }
+
+  /** Whether choices() of `table` holds only some of its rows (then forms offer a search). */
+  isPartial(table) {
+    return this.partial.has(table)
+  }
+
+  /** Up to 50 rows of `table` whose label columns contain every word of `text` ("jane smi"), as choices. */
+  async search(table, text) {
+    const words = text.trim().split(/\s+/).filter(Boolean).map((w) => w.replace(/[\\"]/g, '\\$&'))
+    if (!words.length) return this.choices(table)
+    let query = supabase.from(table).select(this.columns(table))
+    for (const word of words) query = query.or(LABEL_COLUMNS[table].map((c) => `${c}.ilike."*${word}*"`).join(','))
+    const { data, error } = await query.order(LABEL_COLUMNS[table][0]).limit(SEARCH_LIMIT)
+    if (error) throw new Error(`could not search ${table}: ${error.message}`)
+    const map = this.map(table)
+    for (const row of data) map.set(row.id, row)
+    return this.asChoices(table, data)
+  }
+
+  asChoices(table, rows) {
+    return rows
       .filter(Boolean)
       .map((row) => ({ value: row.id, label: describe(table, row), row }))
       .sort((a, b) => a.label.localeCompare(b.label))
@@ -117,7 +148,8 @@ class Lookups {
     const row = change.record
     const known = map.get(row.id)
     if (known && known.version >= row.version) return
-    if (known === undefined && !this.complete.has(change.table)) return // not needed yet
+    // Not needed yet; but a new row of a table whose choices are cached in part is one to offer.
+    if (known === undefined && !this.complete.has(change.table) && !(this.partial.has(change.table) && change.type === 'INSERT')) return
     map.set(row.id, row)
     this.notify()
   }
