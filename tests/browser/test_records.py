@@ -113,8 +113,8 @@ def test_both_edit_the_same_deal_and_the_second_save_shows_the_conflict(crm: Crm
     form_b.get_by_role("button", name="Save changes").click()
     conflict = form_b.locator("fieldset.conflict-choice[data-field='amount']")
     expect(conflict).to_be_visible()
-    expect(conflict).to_contain_text("Keep mine: 4500")
-    expect(conflict).to_contain_text("Use theirs (Diego Alvarez): 5000")
+    expect(conflict).to_contain_text("Keep mine: $4,500.00")
+    expect(conflict).to_contain_text("Use theirs (Diego Alvarez): $5,000.00")
     expect(form_b.locator(".form-info")).to_contain_text("Their changes to probability are taken in.")
     assert crm.rest("GET", "deals", params={"id": f"eq.{deal['id']}"})[0]["amount"] == 5000  # nothing overwritten
     expect(form_b.get_by_label("Probability (%)")).to_have_value("60")  # merged: only A changed it
@@ -124,7 +124,7 @@ def test_both_edit_the_same_deal_and_the_second_save_shows_the_conflict(crm: Crm
     # Saving without choosing is refused at the field; choosing "mine" saves the merge.
     form_b.get_by_role("button", name="Save changes").click()
     expect(form_b.get_by_text("Choose which value to keep.")).to_be_visible()
-    conflict.get_by_label("Keep mine: 4500").check()
+    conflict.get_by_label("Keep mine: $4,500.00").check()
     form_b.get_by_role("button", name="Save changes").click()
     expect(form_b).to_have_count(0)
     saved = crm.rest("GET", "deals", params={"id": f"eq.{deal['id']}"})[0]

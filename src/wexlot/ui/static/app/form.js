@@ -11,7 +11,7 @@
 
 import { supabase } from './client.js'
 import { debounce, h, newId, uid } from './dom.js'
-import { formatCell } from './format.js'
+import { formatCell, formatMoney } from './format.js'
 import { changedBy, lookups } from './lookups.js'
 import { presence } from './presence.js'
 import { DEFS, EMAIL, canWrite, describe, isElevated, plainLabel } from './schema.js'
@@ -138,9 +138,10 @@ function writeInput(field, input, value) {
 }
 
 /** A value as the person reads it, for the side-by-side conflict choice. */
-function display(field, value) {
+function display(field, value, currency) {
   if (value === null || value === undefined || value === '' || (Array.isArray(value) && !value.length)) return '(empty)'
   if (field.type === 'ref') return lookups.name(field.ref, value)
+  if (field.type === 'money') return formatMoney(value, currency)
   if (field.type === 'select') return field.options.find((o) => o.value === value)?.label ?? String(value)
   if (field.type === 'checkbox') return value ? 'Yes' : 'No'
   if (field.type === 'datetime') return formatCell(value, 'timestamp')
@@ -383,8 +384,8 @@ export async function openRecordForm({ table, row = null, defaults = null, me, o
       }
       return h('fieldset', { class: 'conflict-choice', dataset: { field: field.name } },
         h('legend', {}, `${label} was changed by you and by ${who}`),
-        option('mine', 'Keep mine', display(field, entry.mine)),
-        option('theirs', `Use theirs (${who})`, display(field, entry.theirs)))
+        option('mine', 'Keep mine', display(field, entry.mine, base.currency)),
+        option('theirs', `Use theirs (${who})`, display(field, entry.theirs, base.currency)))
     }
 
     // Follow the record while the form is open: someone else's save or a delete is said at once.
