@@ -64,8 +64,8 @@ def story(url: str, service: str, browser: Any) -> None:
     contact = rest.get("/contacts", params={**mine, "visibility": "eq.team"}).json()[0]
     target = rest.get("/deals", params={**mine, "stage": "eq.proposal"}).json()[0]
 
-    desk = browser.new_context(viewport={"width": 1280, "height": 900})
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # for wait_for_function
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True)
     try:
         priya, rep = desk.new_page(), phone.new_page()
         sign_in(priya, url, "priya.shah@wexlot.demo", "/dashboard")
@@ -117,7 +117,7 @@ def story(url: str, service: str, browser: Any) -> None:
         desk.close()
         phone.close()
 
-    admin = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     try:
         page = admin.new_page()
         sign_in(page, url, "admin@wexlot.demo", "/settings")
