@@ -15,7 +15,7 @@
 import { supabase } from './client.js'
 import { parseCsv, sniffDelimiter, unguard } from './csvparse.js'
 import { h, mount, newId, uid } from './dom.js'
-import { explainServerError } from './form.js'
+import { explainServerError, openDialog } from './form.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
 import { DEFS, EMAIL, capital, describe, isElevated, plainLabel } from './schema.js'
@@ -267,7 +267,6 @@ export async function openImportDialog(view) {
   const dialog = h('dialog', { class: 'csv-dialog', 'aria-labelledby': titleId, dataset: { table } },
     h('div', { class: 'dialog-body' }, h('h2', { id: titleId }, `Import ${title}`), body))
   dialog.addEventListener('cancel', (event) => state.committing && event.preventDefault())
-  dialog.addEventListener('close', () => dialog.remove())
 
   const stepHeading = (n, text) => h('h3', { tabindex: '-1', class: 'csv-step-title' }, h('span', { class: 'csv-step-count' }, `Step ${n} of ${STEPS}: `), text)
   const show = (...nodes) => {
@@ -469,7 +468,6 @@ export async function openImportDialog(view) {
     show(form)
   }
 
-  document.body.append(dialog)
-  dialog.showModal()
+  openDialog(dialog)
   chooseStep()
 }

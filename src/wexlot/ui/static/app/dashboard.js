@@ -12,7 +12,7 @@
 
 import { supabase } from './client.js'
 import { debounce, h, mount } from './dom.js'
-import { formatMoney, formatTimestamp } from './format.js'
+import { formatMoney, formatTimestamp, timeBounds } from './format.js'
 import { byWhom, lookups } from './lookups.js'
 import { presence } from './presence.js'
 import { DEFS, STAGES, TABLES, VERBS, capital, describe, isElevated } from './schema.js'
@@ -37,19 +37,6 @@ export function recordChange(change) {
 }
 export function clearFeed() {
   feed.length = 0
-}
-
-/** Local-calendar boundaries around `now`: start of today, tomorrow, this month and next month. */
-export function timeBounds(now = new Date()) {
-  const y = now.getFullYear()
-  const m = now.getMonth()
-  const d = now.getDate()
-  return {
-    today: new Date(y, m, d),
-    tomorrow: new Date(y, m, d + 1),
-    month: new Date(y, m, 1),
-    nextMonth: new Date(y, m + 1, 1),
-  }
 }
 
 /** Money values as the API returns them (numbers or numeric strings), rounded to cents. */

@@ -203,10 +203,12 @@ function finderFor(field, select, id) {
 
 // --- dialogs ------------------------------------------------------------------------------------
 
-function openDialog(dialog) {
+/** Shows a modal `<dialog>` (removed again when it closes), focusing `focus` if given. */
+export function openDialog(dialog, focus = null) {
   document.body.append(dialog)
   dialog.addEventListener('close', () => dialog.remove())
   dialog.showModal()
+  focus?.focus()
 }
 
 /** A modal yes/no question; resolves true when confirmed. */

@@ -54,3 +54,16 @@ export function formatCell(value, kind, row, column) {
       return String(value)
   }
 }
+
+/** Local-calendar boundaries around `now`: start of today, tomorrow, this month and next month. */
+export function timeBounds(now = new Date()) {
+  const y = now.getFullYear()
+  const m = now.getMonth()
+  const d = now.getDate()
+  return {
+    today: new Date(y, m, d),
+    tomorrow: new Date(y, m, d + 1),
+    month: new Date(y, m, 1),
+    nextMonth: new Date(y, m + 1, 1),
+  }
+}

@@ -15,6 +15,7 @@ import { h, mount, onSettledChange, uid } from './dom.js'
 import { formatDate, formatMoney, formatTimestamp } from './format.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
+import { Versions } from './rows.js'
 import { STAGES, canWrite, capital, describe } from './schema.js'
 import { sync } from './sync.js'
 
@@ -34,8 +35,7 @@ export class Pipeline {
   constructor({ me }) {
     this.me = me
     this.deals = new Map() // id -> row
-    this.seen = new Map() // id -> newest version applied (shown or not)
-    this.gone = new Set() // ids deleted or out of view
+    this.versions = new Versions()
     this.cardEls = new Map() // id -> card element
     this.saving = new Set() // ids being written from this tab
     this.loading = false
@@ -99,8 +99,7 @@ export class Pipeline {
     this.cardEls.clear()
     for (const row of rows) {
       this.deals.set(row.id, row)
-      this.seen.set(row.id, Math.max(this.seen.get(row.id) ?? 0, Number(row.version)))
-      this.gone.delete(row.id)
+      this.versions.loaded(row)
     }
     for (const change of this.held.splice(0)) this.apply(change)
     this.renderAll()
@@ -122,21 +121,14 @@ export class Pipeline {
   apply(change) {
     if (change.type === 'DELETE') {
       const id = change.old?.id
-      if (!id || this.gone.has(id)) return null
-      this.gone.add(id)
+      if (!this.versions.deleted(id)) return null
       const known = this.deals.get(id)
       this.deals.delete(id)
       this.cardEls.delete(id)
       return known ? { stages: [known.stage], flash: null } : null
     }
     const row = change.record
-    const version = Number(row.version)
-    const seen = this.seen.get(row.id) ?? -1
-    // A row can come back into view unchanged (e.g. made visible again): same version, INSERT.
-    const comesBack = change.type === 'INSERT' && this.gone.has(row.id) && seen === version
-    if (seen >= version && !comesBack) return null
-    this.seen.set(row.id, version)
-    this.gone.delete(row.id)
+    if (!this.versions.fresh(change)) return null
     const before = this.deals.get(row.id)
     this.deals.set(row.id, row)
     this.cardEls.delete(row.id) // rebuilt with the new values
@@ -154,7 +146,7 @@ export class Pipeline {
       return null
     }
     // Force the server's copy even when it has the version we hold (our local move is undone).
-    this.seen.set(id, Number(data.version) - 1)
+    this.versions.reopen(id, data.version)
     const touched = this.apply({ type: 'UPDATE', record: data })
     this.renderStages([...new Set([known?.stage, ...(touched?.stages ?? [])].filter(Boolean))], id)
     return data

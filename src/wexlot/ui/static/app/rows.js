@@ -57,6 +57,53 @@ export function matcher(columns, query) {
 /** `old` carries the row's columns (not only its key), so the filter can be evaluated on it. */
 const hasColumns = (old, columns) => old && columns.every((c) => c in old)
 
+/**
+ * The newest version applied per id and the ids deleted, for any view that keeps rows from the change
+ * stream: an event delivered twice (live and by catch-up, or the echo of this tab's own write) is
+ * applied once, and an older version never replaces a newer one.
+ */
+export class Versions {
+  constructor() {
+    this.seen = new Map()
+    this.gone = new Set()
+  }
+
+  /** A row from a server snapshot. */
+  loaded(row) {
+    this.seen.set(row.id, Math.max(this.seen.get(row.id) ?? 0, Number(row.version)))
+    this.gone.delete(row.id)
+  }
+
+  /** Whether a DELETE of `id` is news (then it is recorded). */
+  deleted(id) {
+    if (!id || this.gone.has(id)) return false
+    this.gone.add(id)
+    return true
+  }
+
+  /** Whether an INSERT/UPDATE brings a version not applied yet (then it is recorded). */
+  fresh(change) {
+    const row = change.record
+    const version = Number(row.version)
+    const seen = this.seen.get(row.id) ?? -1
+    // A row can come back into view unchanged (its parent became readable again): same version, INSERT.
+    const comesBack = change.type === 'INSERT' && this.gone.has(row.id) && seen === version
+    if (seen >= version && !comesBack) return false
+    this.seen.set(row.id, version)
+    this.gone.delete(row.id)
+    return true
+  }
+
+  isGone(id) {
+    return this.gone.has(id)
+  }
+
+  /** Lets the server's copy of `id` at `version` be applied again (a refused local change is undone). */
+  reopen(id, version) {
+    this.seen.set(id, Number(version) - 1)
+  }
+}
+
 export class ListWindow {
   constructor({ terms, matches, searchColumns, pageSize, offset = 0 }) {
     this.compare = comparator(terms)
@@ -66,23 +113,14 @@ export class ListWindow {
     this.offset = offset
     this.rows = []
     this.total = 0
-    // Newest version applied per id (on this page or not) and ids deleted: an event delivered twice
-    // (live and by catch-up, or the echo of this tab's own write) must not be counted twice.
-    this.seen = new Map()
-    this.gone = new Set()
+    this.versions = new Versions() // of rows on this page or not: nothing is counted twice
   }
 
   reset(rows, total, previous = null) {
-    if (previous) {
-      this.seen = previous.seen
-      this.gone = previous.gone
-    }
+    if (previous) this.versions = previous.versions
     this.rows = rows.slice()
     this.total = total
-    for (const row of rows) {
-      this.seen.set(row.id, Math.max(this.seen.get(row.id) ?? 0, Number(row.version)))
-      this.gone.delete(row.id)
-    }
+    for (const row of rows) this.versions.loaded(row)
   }
 
   indexOf(id) {
@@ -107,11 +145,10 @@ export class ListWindow {
     if (change.type === 'DELETE') {
       const id = change.old?.id
       out.id = id
-      if (this.gone.has(id)) {
+      if (!this.versions.deleted(id)) {
         out.stale = true
         return out
       }
-      this.gone.add(id)
       const at = this.indexOf(id)
       if (at >= 0) {
         this.rows.splice(at, 1)
@@ -128,16 +165,10 @@ export class ListWindow {
 
     const row = change.record
     out.id = row.id
-    const version = Number(row.version)
-    const seen = this.seen.get(row.id) ?? -1
-    // A row can come back into view unchanged (its parent became readable again): same version, INSERT.
-    const comesBack = change.type === 'INSERT' && this.gone.has(row.id) && seen === version
-    if (seen >= version && !comesBack) {
+    if (!this.versions.fresh(change)) {
       out.stale = true
       return out
     }
-    this.seen.set(row.id, version)
-    this.gone.delete(row.id)
     const at = this.indexOf(row.id)
     const existing = at >= 0 ? this.rows[at] : null
     const nowMatches = this.matches(row)
@@ -174,9 +205,9 @@ export class ListWindow {
   /** Merges rows fetched to fill a gap: new ids only, kept in order, page size respected. */
   fill(rows) {
     for (const row of rows) {
-      if (this.indexOf(row.id) >= 0 || this.gone.has(row.id)) continue
+      if (this.indexOf(row.id) >= 0 || this.versions.isGone(row.id)) continue
       if (this.rows.length >= this.pageSize) break
-      this.seen.set(row.id, Math.max(this.seen.get(row.id) ?? 0, Number(row.version)))
+      this.versions.loaded(row)
       const last = this.rows[this.rows.length - 1]
       if (!last || this.compare(row, last) > 0) this.rows.push(row)
     }

@@ -8,7 +8,7 @@
 
 import { apiFetch, supabase } from './client.js'
 import { h, onSettledChange, uid } from './dom.js'
-import { confirmDialog } from './form.js'
+import { confirmDialog, openDialog } from './form.js'
 import { addListExtra } from './listextras.js'
 import { notify } from './notices.js'
 import { EMAIL, capital } from './schema.js'
@@ -79,13 +79,6 @@ function explainAdminError(err) {
       if (err.status === 401) return { field: null, message: 'Your session has expired. Sign in again.' }
       return { field: null, message: err.message || 'The server refused the request.' }
   }
-}
-
-function openDialog(dialog, focus) {
-  document.body.append(dialog)
-  dialog.addEventListener('close', () => dialog.remove())
-  dialog.showModal()
-  focus?.focus()
 }
 
 /** Copies `text`; the Clipboard API needs a secure context, so plain-HTTP LAN setups fall back to a selection copy. */

@@ -8,11 +8,11 @@
 // applied in place as they arrive, version checked.
 
 import { supabase } from './client.js'
-import { timeBounds } from './dashboard.js'
 import { h, mount, uid } from './dom.js'
-import { formatTimestamp } from './format.js'
+import { formatTimestamp, timeBounds } from './format.js'
 import { lookups } from './lookups.js'
 import { notify } from './notices.js'
+import { Versions } from './rows.js'
 import { capital, describe } from './schema.js'
 import { sync } from './sync.js'
 
@@ -47,8 +47,7 @@ export class Tasks {
     this.onParams = onParams
     this.showDone = params.get('done') === '1'
     this.rows = new Map() // id -> activity shown
-    this.seen = new Map() // id -> newest version applied
-    this.gone = new Set()
+    this.versions = new Versions()
     this.completedHere = new Set() // ticked on this page: kept in place so it can be undone
     this.saving = new Set()
     this.flashes = new Map() // id -> { timer, start }
@@ -123,8 +122,7 @@ export class Tasks {
     for (const row of [...a.data, ...b.data, ...kept]) {
       if (this.rows.has(row.id) && Number(this.rows.get(row.id).version) >= Number(row.version)) continue
       this.rows.set(row.id, row)
-      this.seen.set(row.id, Math.max(this.seen.get(row.id) ?? 0, Number(row.version)))
-      this.gone.delete(row.id)
+      this.versions.loaded(row)
     }
     for (const change of this.held.splice(0)) this.apply(change)
     this.render()
@@ -155,18 +153,12 @@ export class Tasks {
   apply(change) {
     if (change.type === 'DELETE') {
       const id = change.old?.id
-      if (!id || this.gone.has(id)) return null
-      this.gone.add(id)
+      if (!this.versions.deleted(id)) return null
       this.completedHere.delete(id)
       return this.rows.delete(id) ? '' : null
     }
     const row = change.record
-    const version = Number(row.version)
-    const seen = this.seen.get(row.id) ?? -1
-    const comesBack = change.type === 'INSERT' && this.gone.has(row.id) && seen === version
-    if (seen >= version && !comesBack) return null
-    this.seen.set(row.id, version)
-    this.gone.delete(row.id)
+    if (!this.versions.fresh(change)) return null
     if (!row.completed) this.completedHere.delete(row.id) // reopened (here or elsewhere)
     if (this.belongs(row)) {
       this.rows.set(row.id, row)
@@ -210,7 +202,7 @@ export class Tasks {
     if (this.destroyed || error) return
     if (!data || !this.belongs(data)) this.rows.delete(id)
     else this.rows.set(id, data)
-    if (data) this.seen.set(id, Math.max(this.seen.get(id) ?? 0, Number(data.version)))
+    if (data) this.versions.loaded(data)
     this.render()
   }
 
