@@ -153,6 +153,7 @@ export class DetailView {
     this.ownVersions = new Set()
     this.loadSeq = 0
     this.deleting = false
+    this.saving = false
     this.reloadSection = debounce((section) => this.refetch(section), 200)
     this.build()
   }
@@ -288,12 +289,14 @@ export class DetailView {
       return true
     }
     const row = change.record
-    if (Number(row.version) <= Number(this.row.version)) return false
+    // A record that left (made private) can come back unchanged: the same version, as an INSERT.
+    const comesBack = this.gone && change.type === 'INSERT'
+    if (Number(row.version) <= Number(this.row.version) && !comesBack) return false
     const previous = this.row
     this.row = row
     this.gone = null
     this.flashUntil = performance.now() + FLASH_MS
-    if (!this.ownVersions.delete(Number(row.version))) {
+    if (!this.ownVersions.delete(Number(row.version)) && !this.saving) {
       notify(`${capital(this.def.singular)} “${describe(this.table, row)}” updated${byWhom(row, this.me)}`)
     }
     // A deal moving to another contact shows that contact's interactions.
@@ -307,7 +310,11 @@ export class DetailView {
   async edit() {
     await openRecordForm({
       table: this.table, row: this.row, me: this.me,
+      // The echo of our own save can beat its HTTP response: no "updated by you" notice for it.
+      onSaving: () => { this.saving = true },
+      onFailed: () => { this.saving = false },
       onSaved: (saved) => {
+        this.saving = false
         this.ownVersions.add(Number(saved.version))
         this.applyOwn({ table: this.table, type: 'UPDATE', record: saved })
         this.render()
