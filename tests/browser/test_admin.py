@@ -253,6 +253,9 @@ def test_settings_toggle_stops_and_restarts_delivery(crm: CrmServer, machines: A
         assert published(crm) == set(TABLES) - {"contacts"}
         a.screenshot("realtime-settings", crm.backend)
 
+        # B's screen says it is not live for contacts (the server hints every channel; B re-reads the list).
+        expect(b.page.get_by_test_id("not-live")).to_contain_text("Not live: Contacts.", timeout=LIVE_MS)
+
         # Not delivered: a company written after the contact does arrive, and the contact still has not.
         t = tag()
         before = b.count()
@@ -269,9 +272,13 @@ def test_settings_toggle_stops_and_restarts_delivery(crm: CrmServer, machines: A
         expect(warning).to_be_hidden()
         expect(switch).to_be_enabled()
         assert published(crm) == set(TABLES)
+        # B is live again, and reloaded the list: the contact it could not be sent is there now.
+        expect(b.page.get_by_test_id("not-live")).to_be_hidden(timeout=LIVE_MS)
+        expect(b.row(f"Quiet Off {t}")).to_have_count(1, timeout=LIVE_MS)
         crm.rest("POST", "contacts", json={"first_name": "Loud", "last_name": f"On {t}"})
         expect(b.row(f"Loud On {t}")).to_have_count(1, timeout=LIVE_MS)
         assert b.wait_console(f"Contacts data changed: INSERT Loud On {t}")
+        expect(b.page.locator("[data-testid=count]")).to_have_attribute("data-total", str(before + 2))
     finally:
         set_publication(crm, list(TABLES))
 

@@ -249,6 +249,9 @@ async def test_checkpoints_and_publication_toggle(env: Env, team: dict[str, Logi
         others = ["staff", "companies", "deals", "activities", "interactions", "platforms"]
         r = env.http.put("/realtime/v1/api/publication", headers=headers, json={"tables": others})
         assert r.status_code == 200 and {"name": "contacts", "published": False} in r.json()["tables"]
+        # Screens on the table's channel are told to read the publication again (a hint, no content).
+        hint = await ws.expect(lambda f: f.get("event") == "broadcast" and f["payload"]["event"] == "publication")
+        assert hint["topic"] == "realtime:contacts" and hint["payload"]["payload"] == {}
         env.rest("POST", "contacts", admin.token, {"first_name": "Unpublished"})
         await ws.nothing(lambda f: f.get("event") == "postgres_changes", 0.5)
         r = env.http.put("/realtime/v1/api/publication", headers=headers, json={"tables": ["contacts", "staff"]})
@@ -261,6 +264,11 @@ async def test_checkpoints_and_publication_toggle(env: Env, team: dict[str, Logi
     rep = {"apikey": env.anon, "Authorization": f"Bearer {team['a'].token}"}
     r = env.http.put("/realtime/v1/api/publication", headers=rep, json={"tables": []})
     assert r.status_code == 403
+    # Any staff member may read it (their screens show a table that is not live); the anon key may not.
+    r = env.http.get("/realtime/v1/api/publication", headers=rep)
+    assert r.status_code == 200 and {"name": "contacts", "published": True} in r.json()["tables"]
+    r = env.http.get("/realtime/v1/api/publication", headers={"apikey": env.anon})
+    assert r.status_code == 401
 
 
 async def test_bad_frames_and_join_errors_leave_the_socket_usable(env: Env, team: dict[str, Login]) -> None:

@@ -3,7 +3,9 @@
 * ``GET changes?since=POS&tables=a,b[&limit=N]`` — what a reconnecting client missed, authorized
   exactly like the live stream (same row test, same move-in/move-out rules). When ``since`` is older
   than the retained history the answer is ``410`` with ``code: "position_expired"``: refetch.
-* ``GET``/``PUT publication`` — which tables broadcast (admin staff or service_role).
+* ``GET``/``PUT publication`` — which tables broadcast: any active staff member may read it (a screen shows
+  when a table it displays is not live), admin staff or service_role may change it. A change is announced
+  on each table's channel as a broadcast ``publication`` event (empty payload), a hint to read it again.
 * ``POST broadcast`` (batch) and ``POST broadcast/{topic}/events/{event}`` — 202, as the SDKs use.
 * ``GET status`` — connections, channels, counts, capture position (admin staff or service_role).
 """
@@ -29,6 +31,8 @@ from wexlot.realtime.parents import PARENT_TABLES
 from wexlot.runtime import Runtime, runtime_of
 
 MAX_CATCHUP = 5000
+
+PUBLICATION_EVENT = "publication"
 
 
 def _error(err: ApiError) -> JSONResponse:
@@ -114,7 +118,8 @@ async def authorized_events(rt: Runtime, principal: Principal, change: Change, t
 async def get_publication(request: Request) -> Response:
     try:
         rt, principal = await _principal(request)
-        _require_admin(principal)
+        if not (principal.is_staff or principal.is_service):
+            raise ApiError(401 if principal.role == "anon" else 403, "42501", "only staff may read this")
         async with rt.db.read() as conn:
             published = set(await publication.published_tables(conn, rt.db.dialect))
         return JSONResponse({"tables": [{"name": t, "published": t in published} for t in TABLE_NAMES]})
@@ -138,6 +143,8 @@ async def put_publication(request: Request) -> Response:
                 await publication.set_published(conn, rt.db.dialect, set(tables))
         except ValueError as exc:
             raise ApiError(400, "22023", str(exc)) from None
+        for table in TABLE_NAMES:  # screens on this node ask again at once; others poll
+            rt.realtime.broadcast(f"realtime:{table}", {"type": "broadcast", "event": PUBLICATION_EVENT, "payload": {}})
         return await get_publication(request)
     except ApiError as err:
         return _error(err)

@@ -56,6 +56,15 @@ sync.onState((state, detail) => {
   connection.title = `Real-time updates: ${detail}`
   document.body.dataset.connection = state
 })
+// Tables an admin turned off in Realtime settings: say that this screen is not live for them.
+const notLive = document.getElementById('not-live')
+sync.onPublication((off) => {
+  const titles = TABLES.filter((t) => off.has(t)).map((t) => DEFS[t].title)
+  notLive.hidden = titles.length === 0
+  notLive.textContent = titles.length
+    ? `Not live: ${titles.join(', ')}. Broadcasting is turned off in Realtime settings, so changes made on other machines appear only after a reload.`
+    : ''
+})
 sync.onResync((table) => {
   if (TABLES.includes(table)) lookups.loadAll(table).catch(() => {})
 })

@@ -16,12 +16,14 @@
 // catch-up that keeps failing, or no checkpoint at all makes the table "resync": its views refetch.
 
 import { realtimeApi, supabase } from './client.js'
+import { debounce } from './dom.js'
 import { TABLES, describe, tableTitle } from './schema.js'
 
 export const SETUP_LINE = '[CRM] Setting up real-time subscriptions...'
 const OFFLINE_AFTER_MS = 20_000 // disconnected this long (browser online): shown as offline, still retrying
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000]
 const MAX_CATCHUP_PAGES = 200
+const PUBLICATION_EVERY_MS = 60_000 // also re-read after every (re)join and on the server's hint
 
 class TableFeed {
   constructor(table) {
@@ -46,6 +48,9 @@ class Sync {
     this.closedListeners = new Set()
     this.joinedListeners = new Set()
     this.presenceListeners = new Set()
+    this.publicationListeners = new Set()
+    this.unpublished = new Set() // tables whose changes are not broadcast (Realtime settings)
+    this.checkPublicationSoon = debounce(() => this.checkPublication(), 200)
     this.started = false
     this.loggedSetup = false
     this.state = 'offline'
@@ -90,6 +95,38 @@ class Sync {
   onPresence(fn) {
     this.presenceListeners.add(fn)
     return () => this.presenceListeners.delete(fn)
+  }
+
+  /**
+   * fn(tables) with the set of tables whose changes are not broadcast, now and whenever it changes: a
+   * screen showing them is not live and must say so. Returns an unsubscribe function.
+   */
+  onPublication(fn) {
+    this.publicationListeners.add(fn)
+    fn(this.unpublished)
+    return () => this.publicationListeners.delete(fn)
+  }
+
+  /** Reads which tables broadcast; a table broadcasting again is resynced (its missed changes never came). */
+  async checkPublication() {
+    const generation = this.generation
+    let body = null
+    try {
+      const response = await realtimeApi('publication')
+      if (response.ok) body = await response.json()
+    } catch {
+      // offline: the next check will tell
+    }
+    if (!body || generation !== this.generation) return
+    const off = new Set(body.tables.filter((t) => !t.published).map((t) => t.name))
+    const back = [...this.unpublished].filter((t) => !off.has(t))
+    const changed = back.length > 0 || [...off].some((t) => !this.unpublished.has(t))
+    this.unpublished = off
+    for (const table of back) {
+      console.warn(`[CRM] ${tableTitle(table)} is broadcast again; reloading`)
+      for (const fn of this.resyncListeners) fn(table, 'broadcasting again')
+    }
+    if (changed) for (const fn of this.publicationListeners) fn(off)
   }
 
   /** The joined (or joining) channel of `table`, or null when not started. */
@@ -148,9 +185,12 @@ class Sync {
         .on('postgres_changes', { event: '*', schema: 'public', table }, (payload) => this.live(feed, payload))
         .on('broadcast', { event: 'position' }, (message) => this.checkpoint(feed, message?.payload?.position))
         .on('presence', { event: 'sync' }, () => this.presenceChanged(feed))
+        .on('broadcast', { event: 'publication' }, () => this.checkPublicationSoon())
         .subscribe((status, err) => this.status(feed, status, err))
     }
     this.timer = setInterval(() => this.updateState(), 1000)
+    this.publicationTimer = setInterval(() => this.checkPublication(), PUBLICATION_EVERY_MS)
+    this.checkPublicationSoon()
     this.updateState()
   }
 
@@ -158,7 +198,13 @@ class Sync {
     this.generation++
     this.started = false
     clearInterval(this.timer)
+    clearInterval(this.publicationTimer)
+    this.checkPublicationSoon.cancel()
     this.feeds.clear()
+    if (this.unpublished.size) {
+      this.unpublished = new Set()
+      for (const fn of this.publicationListeners) fn(this.unpublished)
+    }
     for (const table of TABLES) this.resolveWaiters(table, false)
     await supabase.removeAllChannels()
     this.disconnectedSince = null
@@ -177,6 +223,7 @@ class Sync {
         this.resolveWaiters(feed.table, true)
       } else {
         // A rejoin: what happened while we were away comes from the catch-up endpoint.
+        this.checkPublicationSoon()
         const since = feed.position
         feed.catchUps++
         feed.chain = feed.chain.then(() => this.catchUp(feed, since))
