@@ -15,11 +15,11 @@ import { Pipeline } from './pipeline.js'
 import { presence } from './presence.js'
 import { DEFS, TABLES } from './schema.js'
 import { RealtimeSettings } from './settings.js'
+import { INACTIVE_MESSAGE, explainAuthError, renderSignIn } from './signin.js'
 import './staffadmin.js' // list extras: invite, role, deactivate, temporary password
 import { StatusPage } from './status.js'
-import { Tasks } from './tasks.js'
-import { INACTIVE_MESSAGE, explainAuthError, renderSignIn } from './signin.js'
 import { sync } from './sync.js'
+import { Tasks } from './tasks.js'
 
 const main = document.getElementById('main')
 const nav = document.getElementById('nav')
