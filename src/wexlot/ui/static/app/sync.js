@@ -14,6 +14,10 @@
 // then the held-back events follow. Listeners keep rows by id and apply a change only when its
 // `version` is newer, so an event delivered both ways is harmless. A 410 (position_expired), a
 // catch-up that keeps failing, or no checkpoint at all makes the table "resync": its views refetch.
+//
+// Publication. Which tables broadcast is read at start, after every rejoin, every minute and whenever
+// the server hints (a `publication` broadcast after an admin's change): a table that is off is reported
+// through onPublication() (the shell says the screen is not live for it); one that is back resyncs.
 
 import { realtimeApi, supabase } from './client.js'
 import { debounce } from './dom.js'
