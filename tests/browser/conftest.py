@@ -171,6 +171,9 @@ class Machine:
     def expect_ready(self) -> None:
         """All 7 channels joined (indicator says Live) and the page's data loaded."""
         expect(self.page.locator("#connection")).to_have_attribute("data-state", "live", timeout=LIVE_TIMEOUT_MS)
+        # A page is mounted (not the sign-in form) and none of its parts is still loading.
+        page = self.page.locator("body[data-auth='in'] main > section:not(.signin)")
+        expect(page).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
         expect(self.page.locator("main section[data-state='loading']")).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
 
     def lines(self, prefix: str) -> list[str]:

@@ -78,8 +78,7 @@ def wait_figure(machine: Machine, name: str, expected: float, timeout_ms: int = 
         machine.page.wait_for_function(
             """([selector, expected]) => {
                 const el = document.querySelector(selector)
-                const value = el ? Number(el.dataset.value) : 0
-                return Math.abs(value - expected) < 0.005
+                return Boolean(el) && Math.abs(Number(el.dataset.value) - expected) < 0.005
             }""",
             arg=[selector, expected],
             timeout=timeout_ms,
@@ -173,8 +172,13 @@ def titles(machine: Machine, stage: str, text: str) -> Any:
     )
 
 
-def now_utc() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def noon_today() -> str:
+    """Noon of the local today (this machine's zone is the browser's): "due today" whatever the hour of the run."""
+    return stamp(dt.datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0))
 
 
 # --- tests -----------------------------------------------------------------------------------------
@@ -332,6 +336,10 @@ def test_stale_move_is_refused_and_the_card_reloaded(crm: CrmServer, machines: A
     expect(stays).to_contain_text("55%")
     expect(stays).to_have_attribute("data-version", "2")
     expect(a.page.get_by_label(f"Stage of Stale {t}")).to_have_value("qualified")
+    # The card was reloaded from the server after the refusal (not only updated by the live echo).
+    patched = max(i for i, url in enumerate(a.requests) if "/rest/v1/deals?" in url and "version=eq.1" in url)
+    later = a.requests[patched + 1 :]
+    assert any(f"id=eq.{deal['id']}" in url and "version=eq" not in url for url in later), a.requests
     row = crm.rest("GET", "deals", params={"id": f"eq.{deal['id']}", "select": "stage,version"})[0]
     assert row == {"stage": "qualified", "version": 2}
     a.page.unroute("**/rest/v1/deals?*")
@@ -387,7 +395,7 @@ def test_task_completed_on_one_machine_shows_everywhere(crm: CrmServer, machines
     diego = staff_id(crm, DEMO["diego"].email)
     subject = f"Call back {t}"
     activity = crm.rest("POST", "activities", json={
-        "subject": subject, "type": "call", "due_at": now_utc(), "assigned_to": diego, "owner_id": diego,
+        "subject": subject, "type": "call", "due_at": noon_today(), "assigned_to": diego, "owner_id": diego,
     })[0]  # fmt: skip
     manager = machines("manager")
     manager.sign_in(DEMO["manager"], path="/dashboard")
@@ -439,7 +447,7 @@ def test_dashboard_figures_match_the_server_and_follow_outside_writes(crm: CrmSe
     expect(m.page.locator(".dash-online")).to_contain_text("Priya Shah (you)")
     expect(m.page.locator(".dash-interactions li[data-id]")).to_have_count(8)
 
-    # Outside the app (psql / sqlite3): a won deal, an open activity due now, an interaction.
+    # Outside the app (psql / sqlite3): a won deal, an open activity due today, an interaction.
     t = tag()
     sqlite = crm.database_url.startswith("sqlite")
     won_before = figure(m, "won-this-month", currency="USD")
@@ -451,14 +459,14 @@ def test_dashboard_figures_match_the_server_and_follow_outside_writes(crm: CrmSe
     )
     crm.outside(
         "INSERT INTO activities (id, subject, type, due_at, completed) VALUES (%s, %s, %s, %s, %s)",
-        (str(uuid.uuid4()), f"Outside task {t}", "task", now_utc(), False),
+        (str(uuid.uuid4()), f"Outside task {t}", "task", noon_today(), False),
     )
     contact = crm.rest("GET", "contacts", params={"select": "id,first_name,last_name", "limit": "1", "order": "id"})[0]
     summary = f"Outside chat {t}"
     crm.outside(
         "INSERT INTO interactions (id, contact_id, kind, direction, summary, occurred_at)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
-        (str(uuid.uuid4()), contact["id"], "chat", "inbound", summary, now_utc()),
+        (str(uuid.uuid4()), contact["id"], "chat", "inbound", summary, stamp(dt.datetime.now(dt.UTC))),
     )
     wait_figure(m, "won-this-month", round(won_before + 777.25, 2), currency="USD")
     wait_figure(m, "count-deals", deals_before + 1)

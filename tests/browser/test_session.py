@@ -9,6 +9,8 @@ arrives live, and a reload still finds the session.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from typing import Any
@@ -25,20 +27,38 @@ LIFETIME_S = 40
 TOKEN = "(async () => (await window.supabase.auth.getSession()).data.session?.access_token ?? null)()"
 
 
+def expires_at(token: str) -> int:
+    """The ``exp`` claim of a JWT (read, not verified: the server verified it when issuing)."""
+    payload = token.split(".")[1]
+    return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+
+
 def test_the_session_refreshes_its_token_and_stays_live_past_the_first_expiry(crm: CrmServer, machines: Any) -> None:
     tag = uuid.uuid4().hex[:8]
     b = machines("B")
+    sent: list[str] = []  # frames the page sends on its realtime WebSocket
+
+    def watch(ws: Any) -> None:
+        ws.on("framesent", lambda payload: sent.append(payload if isinstance(payload, str) else payload.decode()))
+
+    b.page.on("websocket", watch)
     b.sign_in(DEMO["diego"], path=f"/contacts?q={tag}")
     signed_in = time.monotonic()
     first = b.page.evaluate(TOKEN)
     b.page.evaluate("window.__noReload = 'still here'")
 
     # Wait until the first token has expired (bounded), watching for refreshed tokens meanwhile.
-    tokens = {first}
+    tokens = [first]
     while time.monotonic() - signed_in < LIFETIME_S + 5:
-        tokens.add(b.page.evaluate(TOKEN))
+        tokens.append(b.page.evaluate(TOKEN))
         b.page.wait_for_timeout(1000)
-    assert len(tokens) >= 2, "supabase-js never refreshed the access token"
+    assert all(tokens), "the session was lost"
+    expiries = [expires_at(t) for t in tokens]
+    assert max(expiries) > expires_at(first), "supabase-js never refreshed the access token"
+    assert max(expiries) > time.time(), "no access token valid now"  # the first one has expired by now
+    # Each refreshed token went to the socket, once per channel.
+    pushes = [frame for frame in sent if '"access_token"' in frame and '"phx_join"' not in frame]
+    assert len(pushes) >= len(TABLES), sent[-10:]
 
     expect(b.page.locator("#connection")).to_have_attribute("data-state", "live")
     states = b.page.evaluate("window.supabase.getChannels().map((c) => [c.topic, c.state])")

@@ -5,6 +5,7 @@ Screenshots of the main pages go to ``tests/artifacts/browser/<backend>-<page>.p
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from conftest import DEMO, INACTIVE, INACTIVE_PASSWORD, SETUP_LINE, TABLES, CrmServer, Login, Machine
+from conftest import DEMO, HTTP_TIMEOUT, INACTIVE, INACTIVE_PASSWORD, SETUP_LINE, TABLES, CrmServer, Login, Machine
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -62,8 +63,23 @@ def test_shell_and_static_files_are_served_with_types_and_caching(crm: CrmServer
             assert revalidated.status_code == 304, path
 
         # Unknown files are 404s, not the shell; the APIs mounted before the UI still answer.
-        for path in ("/nope.js", "/static/app/nope.js", "/static/../pyproject.toml", "/realtime/v1/nope"):
+        for path in ("/nope.js", "/static/app/nope.js", "/realtime/v1/nope"):
             assert client.get(path).status_code == 404, path
+        # Paths that climb out of static/ (sent as written: httpx would normalise them first) serve nothing
+        # from beside it, e.g. the package's own routes.py.
+        host, port = crm.url.removeprefix("http://").split(":")
+        climbs = ["/static/../routes.py", "/static/%2e%2e/routes.py", "/static/..%2froutes.py"]
+        climbs.append("/static/app/../../routes.py")
+        for raw in climbs:
+            conn = http.client.HTTPConnection(host, int(port), timeout=HTTP_TIMEOUT)
+            try:
+                conn.request("GET", raw)
+                answer = conn.getresponse()
+                body = answer.read()
+            finally:
+                conn.close()
+            assert answer.status in (400, 404), (raw, answer.status)
+            assert b"import" not in body and b"def shell" not in body, raw
         assert client.get("/auth/v1/health").status_code == 200
         rest = client.get("/rest/v1/platforms", headers={"apikey": crm.anon_key})
         assert rest.status_code == 200 and rest.json() == []  # anon reads nothing, but REST answered

@@ -255,9 +255,13 @@ async def test_checkpoints_and_publication_toggle(env: Env, team: dict[str, Logi
         env.rest("POST", "contacts", admin.token, {"first_name": "Unpublished"})
         await ws.nothing(lambda f: f.get("event") == "postgres_changes", 0.5)
         r = env.http.put("/realtime/v1/api/publication", headers=headers, json={"tables": ["contacts", "staff"]})
-        assert r.status_code == 200
+        assert r.status_code == 200 and {"name": "deals", "published": False} in r.json()["tables"]
+        # Re-publishing is hinted too (expect() takes each frame once: this is a second hint).
+        await ws.expect(lambda f: f.get("event") == "broadcast" and f["payload"]["event"] == "publication")
         env.rest("POST", "contacts", admin.token, {"first_name": "Published"})
         msg = await ws.changes("realtime:contacts", first_name="Published")
+        # Delivery follows commit order, so an "Unpublished" event, had one been sent, would be here by now.
+        assert not [f for f in ws.frames if "Unpublished" in json.dumps(f, default=str)]
         checkpoint = await ws.expect(lambda f: f.get("event") == "broadcast" and f["payload"]["event"] == "position")
         assert checkpoint["payload"]["payload"]["position"] >= msg["data"]["position"]
         assert checkpoint["payload"]["payload"]["position"] > first["payload"]["payload"]["position"]

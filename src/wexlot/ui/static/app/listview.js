@@ -56,6 +56,7 @@ export class ListView {
     this.error = null
     this.window = this.newWindow()
     this.cleanups = []
+    this.refFilters = [] // [filter, select] of filters whose choices are staff names
     this.refreshCount = debounce(() => this.fetchCount(), 300)
     this.refreshSum = debounce(() => this.fetchSum(), 300)
     this.refill = debounce(() => this.fetchRefill(), 200)
@@ -78,7 +79,10 @@ export class ListView {
     this.cleanups.push(
       sync.onChange((change) => this.handleChange(change)),
       sync.onResync((table) => table === this.table && this.load()),
-      lookups.onChange(() => this.renderRows()),
+      lookups.onChange(() => {
+        this.renderRows()
+        for (const [filter, select] of this.refFilters) this.fillFilter(filter, select)
+      }),
       presence.onChange(() => this.renderRows()),
     )
     await this.load()
@@ -441,6 +445,14 @@ export class ListView {
   /** A labelled select for one filter: "All" plus its values, or Anyone / Me / each staff member. */
   filterField(filter) {
     const id = uid(`filter-${filter.key}`)
+    const select = h('select', { id, dataset: { filter: filter.key }, onchange: () => this.setFilter(filter.key, select.value) })
+    this.fillFilter(filter, select)
+    if (filter.ref) this.refFilters.push([filter, select])
+    return h('div', { class: 'field field-filter' }, h('label', { for: id }, filter.label), select)
+  }
+
+  /** (Re)fills a filter's options; staff names may arrive after the page (lookups load once joined). */
+  fillFilter(filter, select) {
     const choices = filter.options ?? [
       { value: 'me', label: 'Me' },
       ...[...lookups.map('staff').values()]
@@ -448,11 +460,12 @@ export class ListView {
         .map((row) => ({ value: row.id, label: row.full_name }))
         .sort((x, y) => x.label.localeCompare(y.label)),
     ]
-    const select = h('select', { id, dataset: { filter: filter.key }, onchange: () => this.setFilter(filter.key, select.value) },
-      h('option', { value: '' }, filter.ref ? 'Anyone' : 'All'),
-      choices.map((c) => h('option', { value: c.value }, c.label)))
+    const wanted = [filter.ref ? 'Anyone' : 'All', ...choices.map((c) => c.label)]
+    if ([...select.options].map((o) => o.text).join('\n') === wanted.join('\n')) return
+    select.replaceChildren(
+      h('option', { value: '' }, wanted[0]),
+      ...choices.map((c) => h('option', { value: c.value }, c.label)))
     select.value = this.filters[filter.key] ?? ''
-    return h('div', { class: 'field field-filter' }, h('label', { for: id }, filter.label), select)
   }
 
   setBusy(busy) {

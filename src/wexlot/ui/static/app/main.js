@@ -138,11 +138,12 @@ async function enter() {
   for (const item of nav.querySelectorAll('[data-admin-only]')) item.hidden = me.role !== 'admin'
   presence.start(me)
   await sync.start()
-  // After the join, so that no rename falls between the names' snapshot and the live stream.
-  await lookups.preload().catch((err) => notify(`Some names could not be loaded: ${err.message}`, { kind: 'error' }))
   phase = 'in'
   if (location.pathname === '/' || location.pathname === '') history.replaceState(null, '', '/dashboard')
   route()
+  // Names load once their channels have joined (no rename falls between the snapshot and the live stream);
+  // the page shows them as they arrive.
+  lookups.preload().catch((err) => notify(`Some names could not be loaded: ${err.message}`, { kind: 'error' }))
 }
 
 function leave(message, kind = 'info') {
