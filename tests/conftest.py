@@ -18,10 +18,10 @@ import pytest
 # `support` must import the same way under every --import-mode, not only the default "prepend".
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support.databases import BACKENDS
 from support.live_server import LiveServer
 from support.pg_cluster import PgCluster
 
-BACKENDS = ("sqlite", "postgres")
 PG_TEMPLATE = "wexlot_template"
 _pg_db_numbers = itertools.count(1)
 

@@ -27,14 +27,13 @@ import psycopg2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from support.databases import fresh_database
+from support.databases import module_database_fixtures
 from support.live_server import LiveServer, keys
 from wexlot.crm.demo import DEMO_PASSWORD, STAFF
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
-BACKENDS = ("sqlite", "postgres")
 EXPECT_TIMEOUT_MS = 15_000
 LIVE_TIMEOUT_MS = 20_000  # sign-in, 7 channels joined, first page loaded
 HTTP_TIMEOUT = 15.0
@@ -206,27 +205,7 @@ class Machine:
 # --- module-scoped server per backend (overrides tests/conftest.py's function-scoped fixtures) ----------
 
 
-@pytest.fixture(scope="module")
-def backend(request: pytest.FixtureRequest) -> str:
-    """Module-scoped ``backend``; the root ``pytest_generate_tests`` parametrizes it."""
-    name: str = getattr(request, "param", "sqlite")
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
-    return name
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("browser-data")
-
-
-@pytest.fixture(scope="module")
-def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """Module-scoped override of the root ``database_url``: a fresh copy of the migrated template."""
-    with fresh_database(backend, request, tmp_path_factory, "browser") as url:
-        yield url
+backend, data_dir, database_url = module_database_fixtures("browser")
 
 
 def _cli(*args: str) -> None:

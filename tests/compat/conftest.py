@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 
-from support.databases import fresh_database
+from support.databases import module_database_fixtures
 from support.live_server import LiveServer, keys
 
-BACKENDS = ("sqlite", "postgres")
 PASSWORD = "compat-Pass-2468"
 # role key -> (email, staff role, full name). "rep_a" owns the private deal that "rep_b" must not see.
 STAFF = {
@@ -67,28 +66,7 @@ class CompatServer:
         }
 
 
-@pytest.fixture(scope="module")
-def backend(request: pytest.FixtureRequest) -> str:
-    """Module-scoped override of the root ``backend``; the root ``pytest_generate_tests`` parametrizes it."""
-    name: str = getattr(request, "param", "sqlite")
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
-    return name
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty directory to pass as ``--data-dir``, one per module and backend."""
-    return tmp_path_factory.mktemp("compat-data")
-
-
-@pytest.fixture(scope="module")
-def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """Module-scoped override of the root ``database_url``: a fresh copy of the migrated template."""
-    with fresh_database(backend, request, tmp_path_factory, "compat") as url:
-        yield url
+backend, data_dir, database_url = module_database_fixtures("compat")
 
 
 def create_login(data_dir: Path, database_url: str, email: str, role: str, name: str) -> None:

@@ -23,7 +23,7 @@ import pytest
 import websockets
 
 from support.crm import Login, make_login
-from support.databases import fresh_database
+from support.databases import module_database_fixtures
 from support.live_server import LiveServer, keys
 from support.phoenix import PhoenixClient, pg_binding
 from wexlot.auth.tokens import Tokens
@@ -50,23 +50,7 @@ WINDOW = 1.1  # a little more than the rate limits' one-second window
 # still parametrizes ``backend``); tests keep apart by unique topics and names.
 
 
-@pytest.fixture(scope="module")
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(getattr(request, "param", "sqlite"))
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("limits-data")
-
-
-@pytest.fixture(scope="module")
-def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """Module-scoped override of the root ``database_url``: a fresh copy of the migrated template."""
-    with fresh_database(backend, request, tmp_path_factory, "limits") as url:
-        yield url
+backend, data_dir, database_url = module_database_fixtures("limits")
 
 
 class Env:
