@@ -202,6 +202,17 @@ class Machine:
         return path
 
 
+def expect_deactivated(machine: Machine, crm: CrmServer) -> None:
+    """The server closed this machine's channels for a deactivated account, and its screen says so without a
+    reload: back at sign-in, no menu, no channels (the page set ``window.__noReload`` beforehand)."""
+    expect(machine.page.get_by_text("Your account was deactivated")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    assert "You no longer have permission to read from this Channel topic" in crm.server.logs()
+    expect(machine.page.get_by_role("heading", name="Sign in to WeXlot")).to_be_visible()
+    expect(machine.page.locator("#nav")).to_be_hidden()
+    assert machine.page.evaluate("window.supabase.getChannels().length") == 0
+    assert machine.page.evaluate("window.__noReload") == "still here"
+
+
 # --- module-scoped server per backend (overrides tests/conftest.py's function-scoped fixtures) ----------
 
 

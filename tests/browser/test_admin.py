@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from conftest import DEMO, HTTP_TIMEOUT, INACTIVE_PASSWORD, REVOCABLE, TABLES, CrmServer, Login
+from conftest import DEMO, HTTP_TIMEOUT, INACTIVE_PASSWORD, REVOCABLE, TABLES, CrmServer, Login, expect_deactivated
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -180,12 +180,7 @@ def test_admin_deactivates_a_signed_in_rep_through_the_ui(crm: CrmServer, machin
     expect(a.row(rex.name).locator("td[data-col='is_active']")).to_have_text("No", timeout=LIVE_MS)
 
     # B is cut off by the server at once and says so, without a reload.
-    expect(b.page.get_by_text("Your account was deactivated")).to_be_visible(timeout=LIVE_MS)
-    assert "You no longer have permission to read from this Channel topic" in crm.server.logs()
-    expect(b.page.get_by_role("heading", name="Sign in to WeXlot")).to_be_visible()
-    expect(b.page.locator("#nav")).to_be_hidden()
-    assert b.page.evaluate("window.supabase.getChannels().length") == 0
-    assert b.page.evaluate("window.__noReload") == "still here"
+    expect_deactivated(b, crm)
     assert password_grant(crm, rex.email, rex.password).status_code == 400
 
     # Reactivated from the same row: the password works again.

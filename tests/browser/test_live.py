@@ -8,7 +8,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from conftest import DEMO, INACTIVE_PASSWORD, REVOCABLE, SETUP_LINE, TABLES, CrmServer, Login, Machine
+from conftest import (
+    DEMO,
+    INACTIVE_PASSWORD,
+    REVOCABLE,
+    SETUP_LINE,
+    TABLES,
+    CrmServer,
+    Login,
+    Machine,
+    expect_deactivated,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -158,11 +168,6 @@ def test_deactivated_staff_member_stops_receiving_data_and_is_told(crm: CrmServe
         expect(form).to_have_count(0)
         expect(a.row(REVOCABLE[1]).locator("td[data-col='is_active']")).to_have_text("No")
 
-        expect(b.page.get_by_text("Your account was deactivated")).to_be_visible(timeout=LIVE_MS)
-        assert "You no longer have permission to read from this Channel topic" in crm.server.logs()
-        expect(b.page.get_by_role("heading", name="Sign in to WeXlot")).to_be_visible()
-        expect(b.page.locator("#nav")).to_be_hidden()
-        assert b.page.evaluate("window.supabase.getChannels().length") == 0
-        assert b.page.evaluate("window.__noReload") == "still here"
+        expect_deactivated(b, crm)
     finally:  # the next test may sign in as this rep
         crm.rest("PATCH", "staff", params={"email": f"eq.{REVOCABLE[0]}"}, json={"is_active": True})
