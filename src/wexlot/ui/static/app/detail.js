@@ -13,6 +13,7 @@ import { formatCell, formatMoney, formatTimestamp } from './format.js'
 import { byWhom, lookups } from './lookups.js'
 import { notify } from './notices.js'
 import { presence } from './presence.js'
+import { Versions } from './rows.js'
 import { DEFS, canWrite, capital, describe, plainLabel } from './schema.js'
 import { sync } from './sync.js'
 
@@ -223,6 +224,8 @@ export class DetailView {
     }
     this.row = row
     this.gone = null
+    this.versions = new Versions()
+    this.versions.loaded(row)
     this.sections = this.layout.related(row).map((spec) => new Section(spec))
     this.timeline = this.layout.timeline(row).map((spec) => new Section(spec))
     try {
@@ -284,14 +287,13 @@ export class DetailView {
   applyOwn(change) {
     if (change.type === 'DELETE') {
       if (this.deleting) return false // the echo of our own delete (it can beat the HTTP response)
+      if (!this.versions.deleted(this.id)) return false
       this.gone = `This ${this.def.singular} was deleted by someone else (or is no longer visible to you).`
       notify(`${capital(this.def.singular)} “${describe(this.table, this.row)}” was deleted`, { kind: 'error' })
       return true
     }
     const row = change.record
-    // A record that left (made private) can come back unchanged: the same version, as an INSERT.
-    const comesBack = this.gone && change.type === 'INSERT'
-    if (Number(row.version) <= Number(this.row.version) && !comesBack) return false
+    if (!this.versions.fresh(change)) return false // stale, or delivered twice (a record made visible again is not)
     const previous = this.row
     this.row = row
     this.gone = null

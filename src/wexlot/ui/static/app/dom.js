@@ -88,3 +88,19 @@ export function onSettledChange(select, fn, ms = 700) {
   select.addEventListener('blur', () => timer && fire())
   return select
 }
+
+/** Callbacks to tell about something: add(fn) returns the function that removes fn; emit(...args) calls each. */
+export class Listeners {
+  constructor() {
+    this.fns = new Set()
+  }
+
+  add(fn) {
+    this.fns.add(fn)
+    return () => this.fns.delete(fn)
+  }
+
+  emit(...args) {
+    for (const fn of [...this.fns]) fn(...args)
+  }
+}

@@ -6,7 +6,7 @@
 
 import { supabase } from './client.js'
 import { LABEL_COLUMNS, describe } from './schema.js'
-import { debounce } from './dom.js'
+import { Listeners, debounce } from './dom.js'
 import { sync } from './sync.js'
 
 const PRELOADED = ['staff', 'companies', 'platforms']
@@ -21,8 +21,8 @@ class Lookups {
     this.complete = new Set() // tables whose every readable row is cached
     this.partial = new Set() // tables too big for that: their first 1000 rows are cached for choices
     this.pending = new Map() // table -> Set(id) queued for fetching
-    this.listeners = new Set()
-    this.notify = debounce(() => this.listeners.forEach((fn) => fn()), 30)
+    this.listeners = new Listeners()
+    this.notify = debounce(() => this.listeners.emit(), 30)
     this.fetchMissing = debounce(() => this.flushPending(), 20)
   }
 
@@ -155,8 +155,7 @@ class Lookups {
   }
 
   onChange(fn) {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
+    return this.listeners.add(fn)
   }
 }
 

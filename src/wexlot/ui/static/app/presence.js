@@ -9,7 +9,7 @@
 // starts empty, so each (re)join tracks again. `tab` tells this tab's own entries apart from the same
 // person signed in on another machine.
 
-import { newId } from './dom.js'
+import { Listeners, newId } from './dom.js'
 import { sync } from './sync.js'
 
 const TAB = newId()
@@ -36,7 +36,7 @@ class Presence {
   constructor() {
     this.me = null
     this.focus = null // { table, id, editing } this tab shows, or null
-    this.listeners = new Set()
+    this.listeners = new Listeners()
     this.cleanups = []
   }
 
@@ -45,7 +45,7 @@ class Presence {
     this.me = me
     this.cleanups.push(
       sync.onJoined((table) => this.track(table)),
-      sync.onPresence(() => this.listeners.forEach((fn) => fn())),
+      sync.onPresence(() => this.listeners.emit()),
     )
   }
 
@@ -57,8 +57,7 @@ class Presence {
 
   /** fn() whenever anyone's presence changes on any table; returns an unsubscribe function. */
   onChange(fn) {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
+    return this.listeners.add(fn)
   }
 
   /** Staff members with at least one tab open: [{ staff_id, name, role, self }]. */

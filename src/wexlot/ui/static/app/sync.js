@@ -20,7 +20,7 @@
 // through onPublication() (the shell says the screen is not live for it); one that is back resyncs.
 
 import { realtimeApi, supabase } from './client.js'
-import { debounce } from './dom.js'
+import { Listeners, debounce } from './dom.js'
 import { TABLES, describe, tableTitle } from './schema.js'
 
 export const SETUP_LINE = '[CRM] Setting up real-time subscriptions...'
@@ -46,13 +46,13 @@ class TableFeed {
 class Sync {
   constructor() {
     this.feeds = new Map()
-    this.changeListeners = new Set()
-    this.resyncListeners = new Set()
-    this.stateListeners = new Set()
-    this.closedListeners = new Set()
-    this.joinedListeners = new Set()
-    this.presenceListeners = new Set()
-    this.publicationListeners = new Set()
+    this.changeListeners = new Listeners()
+    this.resyncListeners = new Listeners()
+    this.stateListeners = new Listeners()
+    this.closedListeners = new Listeners()
+    this.joinedListeners = new Listeners()
+    this.presenceListeners = new Listeners()
+    this.publicationListeners = new Listeners()
     this.unpublished = new Set() // tables whose changes are not broadcast (Realtime settings)
     this.checkPublicationSoon = debounce(() => this.checkPublication(), 200)
     this.started = false
@@ -70,14 +70,12 @@ class Sync {
 
   /** fn(change) for every change; returns an unsubscribe function. */
   onChange(fn) {
-    this.changeListeners.add(fn)
-    return () => this.changeListeners.delete(fn)
+    return this.changeListeners.add(fn)
   }
 
   /** fn(table, reason) when a table's local copies must be refetched; returns an unsubscribe function. */
   onResync(fn) {
-    this.resyncListeners.add(fn)
-    return () => this.resyncListeners.delete(fn)
+    return this.resyncListeners.add(fn)
   }
 
   /**
@@ -85,20 +83,17 @@ class Sync {
    * user's access was revoked, e.g. their staff row was deactivated. Returns an unsubscribe function.
    */
   onClosedByServer(fn) {
-    this.closedListeners.add(fn)
-    return () => this.closedListeners.delete(fn)
+    return this.closedListeners.add(fn)
   }
 
   /** fn(table, channel) each time a table's channel (re)joins: presence is tracked again then. */
   onJoined(fn) {
-    this.joinedListeners.add(fn)
-    return () => this.joinedListeners.delete(fn)
+    return this.joinedListeners.add(fn)
   }
 
   /** fn(table) when the presence state of a table's channel changed (see presence.js). */
   onPresence(fn) {
-    this.presenceListeners.add(fn)
-    return () => this.presenceListeners.delete(fn)
+    return this.presenceListeners.add(fn)
   }
 
   /**
@@ -106,9 +101,8 @@ class Sync {
    * screen showing them is not live and must say so. Returns an unsubscribe function.
    */
   onPublication(fn) {
-    this.publicationListeners.add(fn)
     fn(this.unpublished)
-    return () => this.publicationListeners.delete(fn)
+    return this.publicationListeners.add(fn)
   }
 
   /** Reads which tables broadcast; a table broadcasting again is resynced (its missed changes never came). */
@@ -128,9 +122,9 @@ class Sync {
     this.unpublished = off
     for (const table of back) {
       console.warn(`[CRM] ${tableTitle(table)} is broadcast again; reloading`)
-      for (const fn of this.resyncListeners) fn(table, 'broadcasting again')
+      this.resyncListeners.emit(table, 'broadcasting again')
     }
-    if (changed) for (const fn of this.publicationListeners) fn(off)
+    if (changed) this.publicationListeners.emit(off)
   }
 
   /** The joined (or joining) channel of `table`, or null when not started. */
@@ -140,9 +134,8 @@ class Sync {
 
   /** fn(state, detail) on every connection-state change (state: live | reconnecting | offline). */
   onState(fn) {
-    this.stateListeners.add(fn)
     fn(this.state, this.detail)
-    return () => this.stateListeners.delete(fn)
+    return this.stateListeners.add(fn)
   }
 
   /** Resolves true once `table`'s channel has joined (at once if it has), false after `timeoutMs`. */
@@ -207,7 +200,7 @@ class Sync {
     this.feeds.clear()
     if (this.unpublished.size) {
       this.unpublished = new Set()
-      for (const fn of this.publicationListeners) fn(this.unpublished)
+      this.publicationListeners.emit(this.unpublished)
     }
     for (const table of TABLES) this.resolveWaiters(table, false)
     await supabase.removeAllChannels()
@@ -221,7 +214,7 @@ class Sync {
     if (this.feeds.get(feed.table) !== feed) return // a channel of an earlier session
     if (status === 'SUBSCRIBED') {
       feed.joined = true
-      for (const fn of this.joinedListeners) fn(feed.table, feed.channel)
+      this.joinedListeners.emit(feed.table, feed.channel)
       if (!feed.everJoined) {
         feed.everJoined = true
         this.resolveWaiters(feed.table, true)
@@ -236,14 +229,14 @@ class Sync {
       feed.joined = false
       if (err) console.warn(`[CRM] realtime:${feed.table} ${status}: ${err.message ?? err}`)
       // Our own stop() forgets the feeds first, so a CLOSED on a current feed came from the server.
-      if (status === 'CLOSED') for (const fn of this.closedListeners) fn(feed.table)
+      if (status === 'CLOSED') this.closedListeners.emit(feed.table)
     }
     this.updateState()
   }
 
   presenceChanged(feed) {
     if (this.feeds.get(feed.table) !== feed) return
-    for (const fn of this.presenceListeners) fn(feed.table)
+    this.presenceListeners.emit(feed.table)
   }
 
   checkpoint(feed, position) {
@@ -282,7 +275,7 @@ class Sync {
       // Everything up to the new join's checkpoint will be in the refetched rows.
       feed.position = feed.pendingPosition ?? feed.position
       console.warn(`[CRM] ${tableTitle(feed.table)}: ${outcome.resync}; reloading`)
-      for (const fn of this.resyncListeners) fn(feed.table, outcome.resync)
+      this.resyncListeners.emit(feed.table, outcome.resync)
     } else {
       feed.position = Math.max(outcome.position, feed.pendingPosition ?? outcome.position)
       console.info(`[CRM] ${tableTitle(feed.table)} caught up: ${outcome.count} changes since position ${since}`)
@@ -341,7 +334,7 @@ class Sync {
     const row = change.record ?? change.old ?? {}
     const suffix = change.source === 'catchup' ? ' (caught up)' : ''
     console.log(`${tableTitle(change.table)} data changed: ${change.type} ${describe(change.table, row)}${suffix}`)
-    for (const fn of this.changeListeners) {
+    for (const fn of this.changeListeners.fns) {
       try {
         fn(change)
       } catch (err) {
@@ -373,7 +366,7 @@ class Sync {
     if (state === this.state && detail === this.detail) return
     this.state = state
     this.detail = detail
-    for (const fn of this.stateListeners) fn(state, detail)
+    this.stateListeners.emit(state, detail)
   }
 }
 
