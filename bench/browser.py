@@ -35,15 +35,13 @@ from typing import Any
 import httpx
 from common import machine_info, markdown_table, percentile, text_table, today, update_results_section
 
+from support.chromium import READY_MS, launch, sign_in
 from support.live_server import LiveServer, keys
 from support.pg_cluster import PgCluster
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 MANAGER = ("priya.shah@wexlot.demo", "wexlot-demo")
 REP = ("diego.alvarez@wexlot.demo", "wexlot-demo")
-READY_MS = 30_000
 SETTLE_S = 10.0
 
 # Installed in B's page: remembers when each numbered value first shows on screen.
@@ -83,15 +81,6 @@ SAVE = """async ([kind, id, n, prefix, tag]) => {
   if (error) throw new Error(error.message)
   return [start, performance.timeOrigin + performance.now()]
 }"""
-
-
-def sign_in(page: Any, url: str, login: tuple[str, str], path: str) -> None:
-    page.goto(url + path)
-    page.get_by_label("Email").fill(login[0])
-    page.get_by_label("Password").fill(login[1])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_selector("#connection[data-state='live']", timeout=READY_MS)
-    page.wait_for_selector("main section[data-state='ready']", timeout=READY_MS)
 
 
 def run_case(a: Any, b: Any, kind: str, count: int, rate: float, target: str, tag: str) -> dict[str, Any]:
@@ -150,8 +139,8 @@ def run_backend(backend: str, browser: Any, args: argparse.Namespace) -> tuple[s
         machine_a, machine_b = browser.new_context(), browser.new_context()
         try:
             a, b = machine_a.new_page(), machine_b.new_page()
-            sign_in(a, server.url, MANAGER, "/contacts")
-            sign_in(b, server.url, REP, f"/contacts/{contact['id']}")
+            sign_in(a, server.url, *MANAGER, "/contacts")
+            sign_in(b, server.url, *REP, f"/contacts/{contact['id']}")
             rows = [run_case(a, b, "update", args.updates, args.rate, contact["id"], tag)]
             b.goto(f"{server.url}/contacts?q={tag}")
             b.wait_for_selector("main section[data-state='ready']", timeout=READY_MS)
@@ -181,7 +170,7 @@ def main() -> int:
     started = time.monotonic()
     table: list[list[Any]] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(playwright)
         try:
             for backend in args.backends.split(","):
                 name, rows = run_backend(backend, browser, args)

@@ -22,22 +22,17 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from support import chromium  # noqa: E402
 from support.live_server import LiveServer, keys  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "wexlot-demo"
 WAIT_MS = 20_000
 
 
 def sign_in(page: Any, url: str, email: str, path: str) -> None:
-    page.goto(url + path)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_selector("#connection[data-state='live']", timeout=WAIT_MS)
-    ready(page)
+    chromium.sign_in(page, url, email, PASSWORD, path)
+    page.wait_for_timeout(500)  # names and figures settle before a picture
 
 
 def ready(page: Any) -> None:
@@ -142,7 +137,7 @@ def main() -> int:
         with LiveServer(data, url, extra_args=["--demo"], startup_timeout=180) as server:
             service = keys(data, url)["service_role_key"]
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+                browser = chromium.launch(playwright)
                 try:
                     story(server.url, service, browser)
                 finally:

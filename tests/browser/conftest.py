@@ -27,12 +27,11 @@ import psycopg2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
+from support.chromium import CHROMIUM, launch
 from support.databases import module_database_fixtures
 from support.live_server import LiveServer, keys
 from wexlot.crm.demo import DEMO_PASSWORD, STAFF
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 EXPECT_TIMEOUT_MS = 15_000
 LIVE_TIMEOUT_MS = 20_000  # sign-in, 7 channels joined, first page loaded
@@ -260,7 +259,7 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (./scripts/test installs it)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(playwright)
         try:
             yield browser
         finally:
